@@ -1,0 +1,1 @@
+"""mtmc pipeline: sources, detection, stage wiring, exports and the CLI."""

@@ -1,0 +1,151 @@
+"""The one typed config of mtmc, with every default in one place.
+
+``configs/default.yaml`` mirrors these defaults (a test keeps them equal); a
+user's YAML overrides any subset. Unknown keys and out-of-range values raise
+:class:`pipeline.errors.ConfigError` with the dotted key that is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DecodeConfig(_Strict):
+    """Decoding: one reader thread per camera feeding a bounded queue."""
+
+    queue_size: int = Field(16, ge=1, le=1024, description="frames buffered per camera")
+    max_frames: int | None = Field(None, ge=1, description="stop each camera after this many frames")
+
+
+class DetectorConfig(_Strict):
+    """Person detection (backend chosen from ``spec``)."""
+
+    spec: str = Field(
+        "yolo11n.pt",
+        description=(
+            "ultralytics weights (*.pt or a model name it downloads), an ONNX file "
+            "('yolox:F.onnx', 'yolov5:F.onnx', 'yolov8:F.onnx' or plain 'F.onnx' to "
+            "auto-detect), or 'mot' for each sequence's det/det.txt ('mot:DIR' for "
+            "DIR/<camera>.txt)"
+        ),
+    )
+    conf: float = Field(0.1, ge=0.0, le=1.0, description="minimum person score kept")
+    nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU threshold of NMS")
+    imgsz: int | None = Field(None, ge=32, description="input size; None = the model's own")
+    batch: int = Field(4, ge=1, le=256, description="frames per detector call (across cameras)")
+    device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:N'")
+    threads: int = Field(0, ge=0, description="torch/onnxruntime intra-op threads; 0 = all cores")
+
+
+class TrackerConfig(_Strict):
+    """ByteTrack-style per-camera tracker (Zhang et al., ECCV 2022).
+
+    Times are seconds taken from frame timestamps, so 7 fps and 30 fps video
+    age tracks alike.
+    """
+
+    high_thresh: float = Field(0.5, ge=0.0, le=1.0, description="first-stage detection score")
+    low_thresh: float = Field(0.1, ge=0.0, le=1.0, description="second-stage minimum score")
+    new_track_thresh: float = Field(0.6, ge=0.0, le=1.0, description="score to start a track")
+    match_iou: float = Field(0.2, ge=0.0, le=1.0, description="min IoU, first stage")
+    second_match_iou: float = Field(0.5, ge=0.0, le=1.0, description="min IoU, low-score stage")
+    tentative_match_iou: float = Field(0.3, ge=0.0, le=1.0, description="min IoU for tentative tracks")
+    min_hits: int = Field(3, ge=1, description="hits before a tentative track is confirmed")
+    max_age_s: float = Field(1.0, gt=0.0, description="delete a track lost for longer (s)")
+    min_box_area: float = Field(10.0, ge=0.0, description="drop outputs smaller than this (px²)")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> TrackerConfig:
+        if self.low_thresh > self.high_thresh:
+            raise ValueError(
+                f"tracker.low_thresh ({self.low_thresh}) must not exceed "
+                f"tracker.high_thresh ({self.high_thresh})"
+            )
+        return self
+
+
+class OutputConfig(_Strict):
+    """What ``mtmc run`` writes besides ``tracks/`` and ``summary.json``."""
+
+    progress: bool = Field(True, description="progress bars per camera on a terminal")
+
+
+class MtmcConfig(_Strict):
+    """Root config (``configs/default.yaml``)."""
+
+    decode: DecodeConfig = DecodeConfig()
+    detector: DetectorConfig = DetectorConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    output: OutputConfig = OutputConfig()
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "<root>"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{source}: {key}: {msg} (see configs/default.yaml for valid keys and values)"
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> MtmcConfig:
+    """Build the config from defaults, an optional YAML file and CLI overrides.
+
+    Args:
+        path: YAML file with any subset of the keys of ``configs/default.yaml``.
+        overrides: nested dict applied last (e.g. ``{"detector": {"conf": 0.3}}``).
+
+    Returns:
+        The validated :class:`MtmcConfig`.
+
+    Raises:
+        ConfigError: the file is missing or not YAML, a key is unknown, or a value
+            is out of range; the message names the file and the dotted key.
+    """
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p} (pass an existing YAML file to --config)")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of sections, got {type(loaded).__name__}")
+        data = loaded
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return MtmcConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+
+
+def default_config_dict() -> dict[str, Any]:
+    """The defaults as a plain nested dict (what ``configs/default.yaml`` holds)."""
+    return MtmcConfig().model_dump()

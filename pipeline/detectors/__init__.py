@@ -1,0 +1,1 @@
+"""Detector backends behind one :class:`pipeline.detectors.base.Detector` interface."""

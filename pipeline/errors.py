@@ -1,0 +1,19 @@
+"""Errors that reach the user as one line (the CLI prints ``mtmc: error: <message>``)."""
+
+from __future__ import annotations
+
+
+class MtmcError(Exception):
+    """A user-facing error: the message names the culprit and what to do."""
+
+
+class ConfigError(MtmcError):
+    """A config file, key or value is wrong."""
+
+
+class InputError(MtmcError):
+    """An input path is missing, empty, or not a readable video / sequence."""
+
+
+class ModelError(MtmcError):
+    """A detector or ReID model SPEC is unknown or its weights cannot be loaded."""

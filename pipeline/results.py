@@ -1,0 +1,121 @@
+"""Runtime results of a run (what ``mtmc run`` writes), separate from config and schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+def _empty_rows() -> np.ndarray:
+    return np.zeros((0, 7), np.float64)
+
+
+@dataclass
+class CameraResult:
+    """Per-camera outcome.
+
+    Attributes:
+        camera_id: sanitised camera id (also the name of ``tracks/<camera_id>.txt``).
+        source: input path or URL, credentials masked.
+        kind: ``"video"``, ``"images"`` or ``"detonly"``.
+        fps: nominal frame rate (frames/s; 0 when unknown).
+        width, height: frame size in pixels (0 before the first frame).
+        frames: frames processed.
+        rows: N×7 ``float64`` MOTChallenge rows ``frame (1-based), id, x, y, w, h, score``
+            (pixels, ``tlwh``) of confirmed tracks.
+        status: ``"ok"`` or ``"failed"``.
+        error: one-line reason when failed (frames before the failure are kept).
+    """
+
+    camera_id: str
+    source: str
+    kind: str
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    frames: int = 0
+    rows: np.ndarray = field(default_factory=_empty_rows)
+    status: str = "ok"
+    error: str | None = None
+
+    @property
+    def num_tracks(self) -> int:
+        """Number of distinct track ids written."""
+        return int(len(np.unique(self.rows[:, 1]))) if len(self.rows) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary entry (no per-frame rows)."""
+        return {
+            "id": self.camera_id,
+            "source": self.source,
+            "kind": self.kind,
+            "fps": round(self.fps, 3),
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frames,
+            "tracks": self.num_tracks,
+            "boxes": int(len(self.rows)),
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced.
+
+    Attributes:
+        cameras: camera id → :class:`CameraResult`, in input order.
+        stages: seconds per stage: ``decode`` (summed over reader threads, which
+            run in parallel), ``detect``, ``track``, ``export``.
+        wall_s: wall-clock seconds of the whole run.
+        detector: description of the detector used.
+        config: the validated config as a dict.
+        interrupted: the run was stopped early (Ctrl-C); results are partial.
+    """
+
+    cameras: dict[str, CameraResult]
+    stages: dict[str, float]
+    wall_s: float
+    detector: str
+    config: dict[str, Any]
+    interrupted: bool = False
+
+    @property
+    def frames(self) -> int:
+        """Frames processed over all cameras."""
+        return sum(c.frames for c in self.cameras.values())
+
+    @property
+    def failed(self) -> list[str]:
+        """Ids of cameras that failed."""
+        return [c.camera_id for c in self.cameras.values() if c.status != "ok"]
+
+    def summary(self) -> dict[str, Any]:
+        """The content of ``summary.json``."""
+        return {
+            "cameras": [c.to_dict() for c in self.cameras.values()],
+            "frames": self.frames,
+            "tracks": sum(c.num_tracks for c in self.cameras.values()),
+            "wall_s": round(self.wall_s, 3),
+            "fps": round(self.frames / self.wall_s, 2) if self.wall_s > 0 else 0.0,
+            "stages_s": {k: round(v, 3) for k, v in self.stages.items()},
+            "detector": self.detector,
+            "failed_cameras": self.failed,
+            "interrupted": self.interrupted,
+            "config": self.config,
+        }
+
+    def format_table(self) -> str:
+        """A short aligned text table, one line per camera and a total line."""
+        head = f"{'camera':<24} {'frames':>7} {'tracks':>7} {'boxes':>7}  status"
+        lines = [head, "-" * len(head)]
+        for c in self.cameras.values():
+            status = c.status if c.error is None else f"{c.status}: {c.error}"
+            lines.append(f"{c.camera_id[:24]:<24} {c.frames:>7} {c.num_tracks:>7} {len(c.rows):>7}  {status}")
+        fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.stages.items())
+        lines.append(f"{len(self.cameras)} cameras, {self.frames} frames in {self.wall_s:.1f}s ({fps:.1f} frames/s); {stages}")
+        return "\n".join(lines)

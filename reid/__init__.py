@@ -1,0 +1,1 @@
+"""Person re-identification: models, feature extraction, re-ranking, evaluation."""

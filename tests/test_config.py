@@ -1,0 +1,55 @@
+"""The typed config: defaults in one place, clear errors for wrong keys and values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+from pipeline.config import default_config_dict, load_config
+from pipeline.errors import ConfigError
+
+
+def test_default_yaml_mirrors_the_typed_defaults() -> None:
+    on_disk = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    assert on_disk == default_config_dict()
+
+
+def test_partial_override(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("tracker:\n  max_age_s: 2.5\n")
+    cfg = load_config(f, {"detector": {"conf": 0.3}})
+    assert cfg.tracker.max_age_s == 2.5
+    assert cfg.detector.conf == 0.3
+    assert cfg.tracker.min_hits == load_config().tracker.min_hits
+
+
+def test_unknown_key_names_the_dotted_key(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("tracker:\n  max_agee_s: 2\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: tracker.max_agee_s: unknown key"):
+        load_config(f)
+
+
+def test_bad_value(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("detector:\n  conf: 1.5\n")
+    with pytest.raises(ConfigError, match=r"detector.conf: Input should be less than or equal to 1"):
+        load_config(f)
+    f.write_text("tracker:\n  low_thresh: 0.9\n  high_thresh: 0.5\n")
+    with pytest.raises(ConfigError, match="low_thresh"):
+        load_config(f)
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    f = tmp_path / "c.yaml"
+    f.write_text("tracker: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(f)
+    f.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(f)

@@ -1,0 +1,1 @@
+"""Single-camera trackers (and, later, cross-camera linking)."""
