@@ -91,10 +91,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.evaluate import evaluate, match_gt_to_pred
+    from pipeline.evaluate import evaluate, match_gt_to_pred, processed_frames
 
     gt, pred = match_gt_to_pred(args.gt, args.pred)
-    result = evaluate(gt, pred)
+    result = evaluate(gt, pred, frames=processed_frames(args.pred))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

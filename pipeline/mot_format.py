@@ -57,7 +57,9 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
             im_ext=s.get("imExt", ".jpg"),
         )
     except (KeyError, ValueError, configparser.Error) as exc:
-        raise InputError(f"{p}: malformed seqinfo.ini ({exc!s}); it needs frameRate, seqLength, imWidth, imHeight") from None
+        raise InputError(
+            f"{p}: malformed seqinfo.ini ({exc!s}); it needs frameRate, seqLength, imWidth, imHeight"
+        ) from None
 
 
 def read_mot_txt(path: str | Path) -> np.ndarray:

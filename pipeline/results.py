@@ -117,5 +117,7 @@ class RunResult:
             lines.append(f"{c.camera_id[:24]:<24} {c.frames:>7} {c.num_tracks:>7} {len(c.rows):>7}  {status}")
         fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.stages.items())
-        lines.append(f"{len(self.cameras)} cameras, {self.frames} frames in {self.wall_s:.1f}s ({fps:.1f} frames/s); {stages}")
+        lines.append(
+            f"{len(self.cameras)} cameras, {self.frames} frames in {self.wall_s:.1f}s ({fps:.1f} frames/s); {stages}"
+        )
         return "\n".join(lines)

@@ -160,6 +160,7 @@ def run(
         while active:
             wakeup.clear()
             batch: list[Frame] = []
+            ended: list[tuple[str, str | None]] = []
             took = True
             while took and len(batch) < max_batch and active:
                 took = False
@@ -172,23 +173,24 @@ def run(
                         continue
                     if isinstance(item, EndOfStream):
                         active.remove(cam)
-                        results[cam] = states[cam].finish(item.error)
+                        ended.append((cam, item.error))  # finished after this batch's frames
                         continue
                     batch.append(item)
                     took = True
                 active = active[1:] + active[:1]  # rotate so no camera is always first
-            if not batch:
-                if active:
-                    wakeup.wait(0.05)
-                continue
-            t = time.perf_counter()
-            dets = detector.detect(batch)
-            stages["detect"] += time.perf_counter() - t
-            t = time.perf_counter()
-            for frame, d in zip(batch, dets):
-                st = states[frame.camera_id]
-                st.add(frame, st.tracker.update(d, frame.timestamp, frame.index))
-            stages["track"] += time.perf_counter() - t
+            if batch:
+                t = time.perf_counter()
+                dets = detector.detect(batch)
+                stages["detect"] += time.perf_counter() - t
+                t = time.perf_counter()
+                for frame, d in zip(batch, dets, strict=True):
+                    st = states[frame.camera_id]
+                    st.add(frame, st.tracker.update(d, frame.timestamp, frame.index))
+                stages["track"] += time.perf_counter() - t
+            elif active and not ended:
+                wakeup.wait(0.05)
+            for cam, error in ended:
+                results[cam] = states[cam].finish(error)
     except KeyboardInterrupt:
         interrupted = True
     finally:

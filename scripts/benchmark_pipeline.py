@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     # 3. tracker only, on those detections
     trackers = {s.camera_id: ByteTracker(cfg.tracker) for s in specs}
     t = time.perf_counter()
-    for f, d in zip(order, dets):
+    for f, d in zip(order, dets, strict=True):
         trackers[f.camera_id].update(d, f.timestamp, f.index)
     track_s = time.perf_counter() - t
     del frames, order, by_cam

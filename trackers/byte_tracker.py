@@ -1,0 +1,210 @@
+"""ByteTrack per-camera tracker (Zhang et al., "ByteTrack: Multi-Object Tracking by
+Associating Every Detection Box", ECCV 2022), timed in seconds.
+
+Per frame, after predicting every track to the frame's timestamp:
+
+1. detections with ``score >= high_thresh`` are matched to confirmed and lost
+   tracks on ``1 - IoU`` (pairs need ``IoU >= match_iou``);
+2. detections with ``low_thresh <= score < high_thresh`` are matched to the
+   confirmed (not lost) tracks left over (``IoU >= second_match_iou``); this
+   second stage keeps occluded people, whose detector score drops, on their track;
+   confirmed tracks still unmatched become Lost;
+3. tentative tracks are matched to the high detections left over
+   (``IoU >= tentative_match_iou``); unmatched tentative tracks are removed;
+4. high detections still left with ``score >= new_track_thresh`` start tentative
+   tracks; lost tracks not updated for more than ``max_age_s`` seconds are removed.
+
+A pair with zero overlap is never matched, whatever the thresholds.
+
+Confirmation: a tentative track is confirmed, and gets the next id of this
+tracker instance (1, 2, 3, ...), once it has ``min_hits`` consecutive hits. As in
+SORT (Bewley et al., ICIP 2016), on the first ``min_hits`` frames given to the
+tracker since creation or :meth:`ByteTracker.reset` (the stream's frames
+``0 .. min_hits-1``) tracks are confirmed at once, so that people present from
+the start are not missing from the first frames' output. Ids are given only at
+confirmation, so output ids have no gaps.
+
+Output: for each confirmed track updated in this frame, the **detection box** it
+was matched to (ByteTrack's output is the box of this frame's detection after a
+Kalman update with small measurement noise; we output the detection itself, which
+keeps the box and its score consistent and avoids smoothing lag), dropped when
+its area is below ``min_box_area``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from pipeline.config import TrackerConfig
+from pipeline.types import Detections, TrackOutput
+from trackers.kalman_filter import BoxKalmanFilter
+from trackers.matching import iou_matrix, linear_assignment
+from trackers.track import Track, TrackState
+
+_FORBIDDEN = 1e6  # cost of a pair with no overlap: never matched
+
+
+def _iou_associate(
+    tracks: Sequence[Track], boxes: np.ndarray, min_iou: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Match tracks (predicted boxes) to N×4 boxes on ``1 - IoU`` with ``IoU >= min_iou`` and ``IoU > 0``."""
+    if len(tracks) == 0 or len(boxes) == 0:
+        return linear_assignment(np.zeros((len(tracks), len(boxes))), 1.0)
+    track_boxes = np.stack([t.xyxy for t in tracks])
+    iou = iou_matrix(track_boxes, boxes)
+    cost = 1.0 - iou
+    cost[iou <= 0.0] = _FORBIDDEN
+    # thresh must be > 0 for lapjv; with min_iou == 1 only exact overlaps (cost 0) qualify.
+    thresh = max(1.0 - min_iou, 1e-9)
+    return linear_assignment(cost, thresh)
+
+
+class ByteTracker:
+    """ByteTrack two-stage IoU tracker for one camera, with time in seconds.
+
+    Args:
+        cfg: thresholds and time limits (defaults: ``TrackerConfig()``).
+        kalman_factory: callable returning a fresh :class:`BoxKalmanFilter` per track
+            (to change its noise levels); default ``BoxKalmanFilter``.
+
+    See the module docstring for the algorithm, confirmation rule and output box.
+    """
+
+    def __init__(
+        self,
+        cfg: TrackerConfig | None = None,
+        *,
+        kalman_factory: Callable[[], BoxKalmanFilter] | None = None,
+    ) -> None:
+        self.cfg = cfg if cfg is not None else TrackerConfig()
+        self._kalman_factory = kalman_factory if kalman_factory is not None else BoxKalmanFilter
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and restart ids at 1 (e.g. for a new stream)."""
+        self._tracks: list[Track] = []
+        self._next_id = 1
+        self._last_time: float | None = None
+        self._frames_seen = 0
+
+    @property
+    def tracks(self) -> list[Track]:
+        """Live tracks (tentative, confirmed and lost), a new list."""
+        return list(self._tracks)
+
+    @property
+    def num_confirmed(self) -> int:
+        """Number of tracks ever confirmed by this instance (= the largest id given)."""
+        return self._next_id - 1
+
+    def update(self, dets: Detections, timestamp: float, frame_index: int) -> list[TrackOutput]:
+        """Track one frame.
+
+        Args:
+            dets: this frame's detections (``xyxy`` N×4 float32 pixels, ``score`` N
+                float32 in [0, 1]); ``cls`` is ignored (all boxes are treated as
+                people). Boxes that are not finite or have zero/negative size are
+                skipped.
+            timestamp: frame time in seconds; must not decrease between calls.
+            frame_index: 0-based frame index, copied into the outputs.
+
+        Returns:
+            One :class:`TrackOutput` per confirmed track updated in this frame
+            (detection box, float32 pixels, and its score), sorted by ``track_id``.
+
+        Raises:
+            ValueError: ``timestamp`` is not finite or earlier than the previous one.
+        """
+        cfg = self.cfg
+        t = float(timestamp)
+        if not np.isfinite(t):
+            raise ValueError(f"timestamp must be a finite number of seconds, got {timestamp}")
+        if self._last_time is not None and t < self._last_time:
+            raise ValueError(
+                f"timestamp {t} s is earlier than the previous frame's {self._last_time} s; "
+                "frames must be given in time order (call reset() for a new stream)"
+            )
+        early = self._frames_seen < cfg.min_hits
+        self._last_time = t
+        self._frames_seen += 1
+
+        boxes = np.asarray(dets.xyxy, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(dets.score, dtype=np.float64).reshape(-1)
+        valid = (
+            np.all(np.isfinite(boxes), axis=1)
+            & np.isfinite(scores)
+            & (boxes[:, 2] > boxes[:, 0])
+            & (boxes[:, 3] > boxes[:, 1])
+        )
+        high_idx = np.flatnonzero(valid & (scores >= cfg.high_thresh))
+        low_idx = np.flatnonzero(valid & (scores >= cfg.low_thresh) & (scores < cfg.high_thresh))
+
+        for trk in self._tracks:
+            trk.predict(t)
+
+        updated: list[Track] = []
+
+        def _apply(trk: Track, det: int) -> None:
+            trk.update(boxes[det], float(scores[det]), frame_index)
+            updated.append(trk)
+
+        # Stage 1: high-score detections vs confirmed + lost tracks.
+        pool = [trk for trk in self._tracks if trk.state in (TrackState.CONFIRMED, TrackState.LOST)]
+        matches, um_pool, um_high = _iou_associate(pool, boxes[high_idx], cfg.match_iou)
+        for r, c in matches:
+            _apply(pool[r], int(high_idx[c]))
+        high_left = high_idx[um_high]
+
+        # Stage 2: low-score detections vs confirmed tracks still unmatched (not lost ones).
+        tracked_left = [pool[i] for i in um_pool if pool[i].state is TrackState.CONFIRMED]
+        matches, um_tracked, _ = _iou_associate(tracked_left, boxes[low_idx], cfg.second_match_iou)
+        for r, c in matches:
+            _apply(tracked_left[r], int(low_idx[c]))
+        for i in um_tracked:
+            tracked_left[i].mark_lost()
+
+        # Stage 3: tentative tracks vs the high-score detections left.
+        tentative = [trk for trk in self._tracks if trk.state is TrackState.TENTATIVE]
+        matches, um_tent, um_left = _iou_associate(tentative, boxes[high_left], cfg.tentative_match_iou)
+        for r, c in matches:
+            trk = tentative[r]
+            _apply(trk, int(high_left[c]))
+            if trk.hits >= cfg.min_hits or early:
+                trk.confirm(self._take_id())
+        for i in um_tent:
+            tentative[i].mark_removed()
+
+        # New tracks from the high-score detections nobody took.
+        for det in high_left[um_left]:
+            if scores[det] < cfg.new_track_thresh:
+                continue
+            trk = Track(boxes[det], float(scores[det]), t, frame_index, kalman=self._kalman_factory())
+            self._tracks.append(trk)
+            if cfg.min_hits <= 1 or early:
+                trk.confirm(self._take_id())
+                updated.append(trk)
+
+        # Age out lost tracks.
+        for trk in self._tracks:
+            if trk.state is TrackState.LOST and trk.time_since_update > cfg.max_age_s:
+                trk.mark_removed()
+        self._tracks = [trk for trk in self._tracks if trk.state is not TrackState.REMOVED]
+
+        out: list[TrackOutput] = []
+        for trk in updated:
+            if not trk.is_confirmed:
+                continue
+            b = trk.det_xyxy
+            if float((b[2] - b[0]) * (b[3] - b[1])) < cfg.min_box_area:
+                continue
+            assert trk.track_id is not None  # confirmed tracks always have an id
+            out.append(TrackOutput(int(frame_index), trk.track_id, b.copy(), trk.score))
+        out.sort(key=lambda o: o.track_id)
+        return out
+
+    def _take_id(self) -> int:
+        tid = self._next_id
+        self._next_id += 1
+        return tid
