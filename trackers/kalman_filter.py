@@ -89,8 +89,12 @@ class BoxKalmanFilter:
         std_acc: float = 1.0,
         std_vel_init: float = 1.0,
     ) -> None:
-        for name, v in (("std_meas", std_meas), ("std_rw", std_rw), ("std_acc", std_acc),
-                        ("std_vel_init", std_vel_init)):
+        for name, v in (
+            ("std_meas", std_meas),
+            ("std_rw", std_rw),
+            ("std_acc", std_acc),
+            ("std_vel_init", std_vel_init),
+        ):
             if not np.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite non-negative number, got {v}")
         if std_meas == 0:

@@ -141,5 +141,7 @@ class Track:
         return self.state is TrackState.CONFIRMED
 
     def __repr__(self) -> str:
-        return (f"Track(id={self.track_id}, state={self.state.value}, hits={self.hits}, "
-                f"time_since_update={self.time_since_update:.3f}s)")
+        return (
+            f"Track(id={self.track_id}, state={self.state.value}, hits={self.hits}, "
+            f"time_since_update={self.time_since_update:.3f}s)"
+        )
