@@ -26,8 +26,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="detect and track people in every camera, write MOTChallenge tracks",
-        description="Decode, detect and track every camera; write OUT/tracks/<camera>.txt and OUT/summary.json.",
+        help="detect, track and link people across cameras",
+        description="Decode, detect and track every camera, link tracklets across cameras with ReID; write "
+                    "OUT/tracks/<camera>.txt (global ids), OUT/trajectories.json and OUT/summary.json.",
     )
     run.add_argument("inputs", nargs="+", metavar="INPUT",
                      help="video files, a folder of videos, or MOTChallenge sequence folders (img1/ + seqinfo.ini)")
@@ -36,10 +37,16 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--detector", metavar="SPEC",
                      help="yolo11n.pt (default), a local *.pt, [yolox:|yolov5:|yolov8:]model.onnx, "
                           "'mot' (each sequence's det/det.txt) or 'mot:DIR' (DIR/<camera>.txt)")
+    run.add_argument("--reid", metavar="SPEC",
+                     help="ReID model: F.onnx, osnet_x0_25:F.pth (widths x0_25/x0_5/x0_75/x1_0), resnet50:F.pth, "
+                          "a known name such as osnet_x0_25_msmt17 (downloaded when online), or 'none'")
     run.add_argument("--device", help="cpu, cuda or cuda:N")
     run.add_argument("--conf", type=float, help="minimum detection score")
     run.add_argument("--max-frames", type=int, metavar="N", help="process at most N frames per camera")
     run.add_argument("--batch", type=int, metavar="N", help="frames per detector call, across cameras")
+    run.add_argument("--no-rerank", action="store_true", help="link on plain cosine distance, no re-ranking")
+    run.add_argument("--save-video", action="store_true",
+                     help="also write OUT/videos/<camera>.mp4 with boxes and global ids")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     ev = sub.add_parser(
@@ -66,6 +73,10 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     over: dict[str, Any] = {}
     if det:
         over["detector"] = det
+    if args.reid is not None:
+        over["reid"] = {"spec": args.reid}
+    if args.no_rerank:
+        over["linking"] = {"rerank": False}
     if args.max_frames is not None:
         over["decode"] = {"max_frames": args.max_frames}
     if args.no_progress:
@@ -78,9 +89,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.runner import run
 
     cfg = load_config(args.config, _run_overrides(args))
-    result = run(args.inputs, cfg, out_dir=args.out)
+    result = run(args.inputs, cfg, out_dir=args.out, save_video=args.save_video)
     print(result.format_table())
-    print(f"wrote {args.out / 'tracks'}/<camera>.txt and {args.out / 'summary.json'}")
+    written = ["tracks/<camera>.txt", "trajectories.json", "summary.json"] + (["videos/"] if args.save_video else [])
+    print(f"wrote {', '.join(written)} in {args.out}")
     if result.interrupted:
         return EXIT_INTERRUPTED
     if result.failed:
@@ -105,7 +117,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_config(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
 
-    print(yaml.safe_dump(load_config(args.config).model_dump(), sort_keys=False), end="")
+    print(yaml.safe_dump(load_config(args.config).model_dump(by_alias=True), sort_keys=False), end="")
     return EXIT_OK
 
 

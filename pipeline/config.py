@@ -8,7 +8,7 @@ user's YAML overrides any subset. Unknown keys and out-of-range values raise
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -74,6 +74,59 @@ class TrackerConfig(_Strict):
         return self
 
 
+class ReidConfig(_Strict):
+    """Person re-identification features (one per tracklet, MARS-style mean)."""
+
+    spec: str = Field(
+        "osnet_x0_25_msmt17",
+        description=(
+            "'none' (no ReID, no cross-camera linking), an ONNX file 'F.onnx', a torch "
+            "state dict 'osnet_x0_25:F.pth' / 'osnet_x1_0:F.pth' / 'resnet50:F.pth', or a "
+            "known model name (downloaded when online)"
+        ),
+    )
+    batch: int = Field(32, ge=1, le=1024, description="crops per ReID forward pass")
+    device: str | None = Field(None, description="None = the detector's device")
+    threads: int = Field(0, ge=0, description="intra-op threads; 0 = all cores")
+
+
+class TrackletConfig(_Strict):
+    """Which crops are embedded and enter a tracklet's mean feature."""
+
+    embed_policy: Literal["every", "every_k", "quality"] = Field(
+        "quality",
+        description=(
+            "'every': every output box; 'every_k': every k-th box of a track; 'quality': "
+            "boxes passing the quality filter, at most max_features per track, spaced by "
+            "min_interval_s"
+        ),
+    )
+    every_k: int = Field(5, ge=1, description="with embed_policy 'every_k'")
+    max_features: int = Field(8, ge=1, description="with 'quality': features per track at most")
+    min_interval_s: float = Field(0.3, ge=0.0, description="with 'quality': seconds between embedded crops")
+    min_height: float = Field(48.0, ge=0.0, description="boxes lower than this (px) are not averaged")
+    min_score: float = Field(0.5, ge=0.0, le=1.0, description="boxes scoring lower are not averaged")
+    border_margin: float = Field(2.0, ge=0.0, description="boxes this close to the image border (px) are cut")
+    max_overlap: float = Field(
+        0.3, ge=0.0, le=1.0, description="boxes overlapping another box by more IoU are not averaged"
+    )
+    min_length: int = Field(1, ge=1, description="shorter tracklets (boxes) are not linked: own global id")
+
+
+class LinkConfig(_Strict):
+    """Cross-camera linking of tracklets into global identities."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    enabled: bool = Field(True, description="link tracklets across cameras (needs ReID)")
+    rerank: bool = Field(True, description="k-reciprocal re-ranking (Zhong et al., CVPR 2017)")
+    k1: int = Field(20, ge=1, description="k-reciprocal neighbourhood size (capped for few tracklets)")
+    k2: int = Field(6, ge=1, description="local query expansion size")
+    lambda_: float = Field(0.3, ge=0.0, le=1.0, alias="lambda", description="weight of the original distance")
+    threshold: float = Field(0.5, gt=0.0, description="clustering stops above this distance")
+    max_gap_s: float | None = Field(None, gt=0.0, description="tracklets further apart in time (s) cannot link")
+
+
 class OutputConfig(_Strict):
     """What ``mtmc run`` writes besides ``tracks/`` and ``summary.json``."""
 
@@ -86,6 +139,9 @@ class MtmcConfig(_Strict):
     decode: DecodeConfig = DecodeConfig()
     detector: DetectorConfig = DetectorConfig()
     tracker: TrackerConfig = TrackerConfig()
+    reid: ReidConfig = ReidConfig()
+    tracklets: TrackletConfig = TrackletConfig()
+    linking: LinkConfig = LinkConfig()
     output: OutputConfig = OutputConfig()
 
 
@@ -148,4 +204,4 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def default_config_dict() -> dict[str, Any]:
     """The defaults as a plain nested dict (what ``configs/default.yaml`` holds)."""
-    return MtmcConfig().model_dump()
+    return MtmcConfig().model_dump(by_alias=True)

@@ -31,11 +31,29 @@ preprocessing is applied as is:
   person, distractor, reflection; non-MOT vehicle too for MOT20) are removed
   first, then every gt row that is not a pedestrian or has flag 0 is removed.
 
-Extension point: a cross-camera IDF1 (every camera's gt and prediction chained
-into one sequence with frame offsets, ids global) only needs one more
-:class:`_Sequence` built from the per-camera ones (frames shifted by the preceding
-cameras' lengths) and passed to :func:`_run_trackeval` with the ``Identity``
-metric alone; ids are relabelled per written sequence, which keeps global ids.
+Cross-camera scores (row ``CROSS-CAMERA``, :attr:`EvalResult.cross_camera`): when
+more than one camera is scored, every camera's gt and prediction are chained into
+one long sequence — camera *k*'s frames shifted by the summed lengths of the
+cameras before it (camera-id order) — with ids kept exactly as they are, and all
+metrics are run on it once more. Ids are never relabelled per camera, so one gt id
+is one person in every camera and one predicted id is one global (linked) track:
+
+* IDF1/IDP/IDR (Ristani et al., 2016) then use a single one-to-one gt↔prediction
+  identity map over all cameras — the multi-camera IDF1 of that paper — so a
+  person who keeps one predicted id everywhere scores 100, while a person whose
+  id changes from one camera to the next, or two people in different cameras who
+  share one predicted id, lose the frames of the unmatched part;
+* AssA/HOTA penalise the same errors through association; CLEAR's IDSW also
+  counts a switch at a camera change (MOTA drops by it);
+* detection figures (DetA, FP, FN, MOTP) stay (nearly) those of ``COMBINED``; only
+  the frame-wise matching's preference for already-associated pairs may differ.
+
+This is meaningful only when gt ids are global (the same person has the same id
+in every camera, as in scenes made by ``scripts/make_multicam.py``); for unrelated
+sequences (e.g. all of MOT15), whose gt ids restart per sequence, the row merges
+different people and should be ignored (``evaluate(..., cross_camera=False)``). It
+is skipped, with a warning, when cameras need different gt preprocessing (MOT15 and
+MOT17 gt mixed).
 """
 
 from __future__ import annotations
@@ -57,6 +75,9 @@ from pipeline.mot_format import SeqInfo, read_mot_txt, read_seqinfo
 
 COMBINED = "COMBINED"
 """Key of the all-cameras row in :class:`EvalResult` (``result["COMBINED"]``)."""
+
+CROSS_CAMERA = "CROSS-CAMERA"
+"""Key of the cross-camera row in :class:`EvalResult` (``result["CROSS-CAMERA"]``), see the module docstring."""
 
 GT_FORMATS = ("auto", "MOT15", "MOT16", "MOT17", "MOT20")
 """Values of ``evaluate(..., gt_format=)``; ``auto`` picks MOT15 or MOT17 per camera."""
@@ -132,40 +153,59 @@ class EvalResult:
         gt_format: camera id → the TrackEval benchmark preprocessing used
             (``"MOT15"``, ``"MOT17"`` …), see the module docstring.
         warnings: one line per camera that was not scored (gt without prediction
-            or prediction without gt).
+            or prediction without gt), or why cross-camera scores were skipped.
+        cross_camera: all cameras chained into one sequence with global ids (see the
+            module docstring): IDF1 here is the multi-camera IDF1 of Ristani et al.
+            (2016), in which an identity switch between cameras counts. ``None`` when
+            one camera was scored, ``cross_camera=False`` was asked, or cameras mix
+            gt formats. ``frames`` is the chained length (sum over cameras).
     """
 
     per_camera: dict[str, Scores]
     combined: Scores
     gt_format: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    cross_camera: Scores | None = None
 
     def __getitem__(self, camera: str) -> Scores:
-        """Scores of ``camera``, or of all cameras for ``"COMBINED"``.
+        """Scores of ``camera``, of all cameras for ``"COMBINED"``, or the chained
+        cross-camera scores for ``"CROSS-CAMERA"``.
 
         Raises:
-            KeyError: the camera was not scored.
+            KeyError: the camera was not scored, or ``"CROSS-CAMERA"`` was not computed.
         """
-        return self.combined if camera == COMBINED else self.per_camera[camera]
+        if camera == COMBINED:
+            return self.combined
+        if camera == CROSS_CAMERA:
+            if self.cross_camera is None:
+                raise KeyError(f"{CROSS_CAMERA} scores were not computed (one camera, or cross_camera=False)")
+            return self.cross_camera
+        return self.per_camera[camera]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict: ``{"cameras": {id: scores, ..., "COMBINED": scores},
-        "gt_format": {...}, "warnings": [...], "references": {...}}``."""
+        "cross_camera": scores or None, "gt_format": {...}, "warnings": [...], "references": {...}}``.
+
+        The cross-camera scores sit outside ``"cameras"`` so that ``"cameras"`` keeps one
+        entry per camera plus ``COMBINED``.
+        """
         cams: dict[str, Any] = {cid: s.to_dict() for cid, s in self.per_camera.items()}
         cams[COMBINED] = self.combined.to_dict()
         return {
             "cameras": cams,
+            "cross_camera": None if self.cross_camera is None else self.cross_camera.to_dict(),
             "gt_format": dict(self.gt_format),
             "warnings": list(self.warnings),
             "references": dict(METRIC_REFERENCES),
         }
 
     def format_table(self) -> str:
-        """Aligned text table: one row per camera, then ``COMBINED``; ratios in %
-        with one decimal; any warnings follow as ``warning: …`` lines."""
+        """Aligned text table: one row per camera, then ``COMBINED``, then ``CROSS-CAMERA``
+        when computed; ratios in % with one decimal; any warnings follow as ``warning: …`` lines."""
         names = list(_TABLE_FORMATS)
         rows = [["camera", *names]]
-        for cid, s in [*self.per_camera.items(), (COMBINED, self.combined)]:
+        extra = [] if self.cross_camera is None else [(CROSS_CAMERA, self.cross_camera)]
+        for cid, s in [*self.per_camera.items(), (COMBINED, self.combined), *extra]:
             d = s.to_dict()
             rows.append([cid, *(_TABLE_FORMATS[n].format(d[n]) for n in names)])
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -274,6 +314,7 @@ def evaluate(
     *,
     gt_format: str = "auto",
     frames: Mapping[str, int] | None = None,
+    cross_camera: bool = True,
 ) -> EvalResult:
     """Score predicted tracks against ground truth, camera by camera and combined.
 
@@ -299,9 +340,13 @@ def evaluate(
             only gt frames 1..N of that camera are scored, so a run over the first
             300 frames of a 795-frame sequence (or with ``--max-frames``) is not
             charged for frames it never saw.
+        cross_camera: also score all cameras chained into one sequence with ids
+            kept as they are (:attr:`EvalResult.cross_camera`, multi-camera IDF1 of
+            Ristani et al., 2016); only done when more than one camera is scored, and
+            only meaningful when gt ids are global across cameras.
 
     Returns:
-        :class:`EvalResult` with per-camera and combined :class:`Scores`.
+        :class:`EvalResult` with per-camera, combined and (optionally) cross-camera :class:`Scores`.
 
     Raises:
         InputError: no camera is in both ``gt`` and ``pred`` (both lists named); a
@@ -339,11 +384,42 @@ def evaluate(
         per_seq.update(_run_trackeval(group, metrics, benchmark))
     combined = {m.get_name(): m.combine_sequences({c: r[m.get_name()] for c, r in per_seq.items()})
                 for m in [*metrics, _count_metric()]}
+    cross: Scores | None = None
+    if cross_camera and len(seqs) > 1:
+        benchmarks = sorted({s.benchmark for s in seqs.values()})
+        if len(benchmarks) > 1:
+            warnings.append(
+                f"{CROSS_CAMERA} not scored: cameras need different gt preprocessing ({', '.join(benchmarks)})"
+            )
+        else:
+            chained = _chain_sequences([seqs[cam] for cam in common])
+            res = _run_trackeval({CROSS_CAMERA: chained}, metrics, benchmarks[0])[CROSS_CAMERA]
+            cross = _scores(res, chained.length)
     return EvalResult(
         per_camera={cam: _scores(per_seq[cam], seqs[cam].length) for cam in common},
         combined=_scores(combined, sum(s.length for s in seqs.values())),
         gt_format={cam: seqs[cam].benchmark for cam in common},
         warnings=warnings,
+        cross_camera=cross,
+    )
+
+
+def _chain_sequences(seqs: Sequence[_Sequence]) -> _Sequence:
+    """Concatenate cameras into one sequence: camera k's frames shifted by the lengths of
+    cameras 0..k-1, ids untouched (global), same benchmark preprocessing."""
+    gts, preds, offset = [], [], 0
+    for s in seqs:
+        for rows, out in ((s.gt, gts), (s.pred, preds)):
+            shifted = rows.copy()
+            shifted[:, 0] += offset
+            out.append(shifted)
+        offset += s.length
+    return _Sequence(
+        camera=CROSS_CAMERA,
+        gt=np.concatenate(gts, axis=0),
+        pred=np.concatenate(preds, axis=0),
+        length=offset,
+        benchmark=seqs[0].benchmark,
     )
 
 

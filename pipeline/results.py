@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.types import Tracklet, xyxy_to_tlwh
+
 
 def _empty_rows() -> np.ndarray:
     return np.zeros((0, 7), np.float64)
@@ -23,8 +25,7 @@ class CameraResult:
         fps: nominal frame rate (frames/s; 0 when unknown).
         width, height: frame size in pixels (0 before the first frame).
         frames: frames processed.
-        rows: N×7 ``float64`` MOTChallenge rows ``frame (1-based), id, x, y, w, h, score``
-            (pixels, ``tlwh``) of confirmed tracks.
+        tracklets: the camera's tracklets (local ids; ``global_id`` set after linking).
         status: ``"ok"`` or ``"failed"``.
         error: one-line reason when failed (frames before the failure are kept).
     """
@@ -36,14 +37,35 @@ class CameraResult:
     width: int = 0
     height: int = 0
     frames: int = 0
-    rows: np.ndarray = field(default_factory=_empty_rows)
+    tracklets: list[Tracklet] = field(default_factory=list)
     status: str = "ok"
     error: str | None = None
 
     @property
+    def rows(self) -> np.ndarray:
+        """N×7 ``float64`` MOTChallenge rows ``frame (1-based), id, x, y, w, h, score``
+        (pixels, ``tlwh``), sorted by frame then id. ``id`` is the global id once
+        linked, else the local track id."""
+        blocks = []
+        for t in self.tracklets:
+            tid = t.global_id if t.global_id is not None else t.local_id
+            blocks.append(np.column_stack([
+                t.frames + 1, np.full(len(t), tid), xyxy_to_tlwh(t.boxes), t.scores,
+            ]).astype(np.float64))
+        if not blocks:
+            return _empty_rows()
+        r = np.concatenate(blocks)
+        return r[np.lexsort((r[:, 1], r[:, 0]))]
+
+    @property
     def num_tracks(self) -> int:
-        """Number of distinct track ids written."""
-        return int(len(np.unique(self.rows[:, 1]))) if len(self.rows) else 0
+        """Number of tracklets (local track ids) of this camera."""
+        return len(self.tracklets)
+
+    @property
+    def num_boxes(self) -> int:
+        """Number of boxes over all tracklets (lines of the tracks file)."""
+        return sum(len(t) for t in self.tracklets)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary entry (no per-frame rows)."""
@@ -56,7 +78,7 @@ class CameraResult:
             "height": self.height,
             "frames": self.frames,
             "tracks": self.num_tracks,
-            "boxes": int(len(self.rows)),
+            "boxes": self.num_boxes,
             "status": self.status,
             "error": self.error,
         }
@@ -69,10 +91,13 @@ class RunResult:
     Attributes:
         cameras: camera id → :class:`CameraResult`, in input order.
         stages: seconds per stage: ``decode`` (summed over reader threads, which
-            run in parallel), ``detect``, ``track``, ``export``.
+            run in parallel), ``detect``, ``track``, ``reid``, ``link``, ``export``.
         wall_s: wall-clock seconds of the whole run.
         detector: description of the detector used.
         config: the validated config as a dict.
+        reid: description of the ReID model, ``None`` without ReID.
+        linking: linking statistics (tracklets, identities, cross-camera identities).
+        created: ISO 8601 UTC time the run started.
         interrupted: the run was stopped early (Ctrl-C); results are partial.
     """
 
@@ -81,7 +106,15 @@ class RunResult:
     wall_s: float
     detector: str
     config: dict[str, Any]
+    reid: str | None = None
+    linking: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
     interrupted: bool = False
+
+    @property
+    def tracklets(self) -> list[Tracklet]:
+        """All cameras' tracklets, camera by camera."""
+        return [t for c in self.cameras.values() for t in c.tracklets]
 
     @property
     def frames(self) -> int:
@@ -99,10 +132,14 @@ class RunResult:
             "cameras": [c.to_dict() for c in self.cameras.values()],
             "frames": self.frames,
             "tracks": sum(c.num_tracks for c in self.cameras.values()),
+            "identities": self.linking.get("identities", 0),
+            "cross_camera_identities": self.linking.get("cross_camera_identities", 0),
             "wall_s": round(self.wall_s, 3),
             "fps": round(self.frames / self.wall_s, 2) if self.wall_s > 0 else 0.0,
             "stages_s": {k: round(v, 3) for k, v in self.stages.items()},
             "detector": self.detector,
+            "reid": self.reid,
+            "linking": self.linking,
             "failed_cameras": self.failed,
             "interrupted": self.interrupted,
             "config": self.config,
@@ -114,10 +151,16 @@ class RunResult:
         lines = [head, "-" * len(head)]
         for c in self.cameras.values():
             status = c.status if c.error is None else f"{c.status}: {c.error}"
-            lines.append(f"{c.camera_id[:24]:<24} {c.frames:>7} {c.num_tracks:>7} {len(c.rows):>7}  {status}")
+            lines.append(f"{c.camera_id[:24]:<24} {c.frames:>7} {c.num_tracks:>7} {c.num_boxes:>7}  {status}")
         fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.stages.items())
         lines.append(
             f"{len(self.cameras)} cameras, {self.frames} frames in {self.wall_s:.1f}s ({fps:.1f} frames/s); {stages}"
         )
+        if self.linking:
+            lk = self.linking
+            lines.append(
+                f"{lk.get('tracklets', 0)} tracklets -> {lk.get('identities', 0)} identities "
+                f"({lk.get('cross_camera_identities', 0)} seen by several cameras); {lk.get('method', '')}"
+            )
         return "\n".join(lines)

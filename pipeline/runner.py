@@ -1,4 +1,4 @@
-"""Stage wiring: decode → detect → track → export, over many cameras at once.
+"""Stage wiring: decode → detect → track → embed → tracklets → link → export, over many cameras.
 
 :func:`run` is the Python API behind ``mtmc run``: it runs the same stages on
 the same inputs and returns what the CLI writes.
@@ -6,13 +6,13 @@ the same inputs and returns what the CLI writes.
 
 from __future__ import annotations
 
-import json
-import os
 import queue
 import threading
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -21,46 +21,42 @@ from pipeline.config import MtmcConfig
 from pipeline.detectors.base import Detector
 from pipeline.detectors.factory import build_detector
 from pipeline.errors import InputError
-from pipeline.mot_format import write_mot_txt
+from pipeline.export import write_summary, write_tracks, write_trajectories
 from pipeline.reader import CameraReader, EndOfStream
 from pipeline.results import CameraResult, RunResult
 from pipeline.sources import CameraSpec, discover_cameras, probe_fps
-from pipeline.types import Frame, xyxy_to_tlwh
+from pipeline.tracklets import TrackletBuilder
+from pipeline.types import Frame, Tracklet
+from pipeline.video_writer import write_annotated_videos
+from reid.extractor import FeatureExtractor
+from reid.factory import build_reid
+from reid.preprocess import crop_boxes
 from trackers.byte_tracker import ByteTracker
+from trackers.linking import link_tracklets
 
 
 class _CameraState:
-    """Mutable per-camera state of a run (tracker, collected rows, progress bar)."""
+    """Mutable per-camera state of a run (tracker, tracklet builder, progress bar)."""
 
     def __init__(self, spec: CameraSpec, cfg: MtmcConfig, bar: tqdm | None):
         self.spec = spec
         self.tracker = ByteTracker(cfg.tracker)
-        self.rows: list[np.ndarray] = []
+        self.builder = TrackletBuilder(spec.camera_id, cfg.tracklets)
         self.bar = bar
         self.result = CameraResult(spec.camera_id, spec.source, spec.kind, fps=probe_fps(spec))
         if spec.seqinfo is not None:
             self.result.width, self.result.height = spec.seqinfo.width, spec.seqinfo.height
 
-    def add(self, frame: Frame, outputs: list) -> None:
+    def count(self, frame: Frame) -> None:
         r = self.result
         r.frames += 1
         r.width, r.height = frame.width, frame.height
-        if outputs:
-            xyxy = np.stack([o.xyxy for o in outputs]).astype(np.float64)
-            tlwh = xyxy_to_tlwh(xyxy)
-            block = np.column_stack([
-                np.full(len(outputs), frame.index + 1),
-                [o.track_id for o in outputs],
-                tlwh,
-                [o.score for o in outputs],
-            ])
-            self.rows.append(block)
         if self.bar is not None:
             self.bar.update(1)
 
     def finish(self, error: str | None) -> CameraResult:
         r = self.result
-        r.rows = np.concatenate(self.rows) if self.rows else r.rows
+        r.tracklets = self.builder.finish()
         if error is not None:
             r.status, r.error = "failed", error
         if self.bar is not None:
@@ -77,22 +73,94 @@ def _frame_count(spec: CameraSpec) -> int | None:
     return None
 
 
-def write_tracks(result: RunResult, out_dir: str | Path) -> None:
-    """Write ``tracks/<camera>.txt`` (MOTChallenge) for every camera, a failed one too
-    (its rows up to the failure)."""
-    tracks = Path(out_dir) / "tracks"
-    tracks.mkdir(parents=True, exist_ok=True)
-    for cam in result.cameras.values():
-        write_mot_txt(tracks / f"{cam.camera_id}.txt", cam.rows)
+def _gather(readers: dict[str, CameraReader], active: list[str], max_batch: int
+            ) -> tuple[list[Frame], list[tuple[str, str | None]]]:
+    """Take up to ``max_batch`` ready frames, at most one per camera per round (no waiting).
+
+    Returns the frames and the cameras that ended (with their error or None);
+    ``active`` is updated in place and rotated so no camera is always first.
+    """
+    batch: list[Frame] = []
+    ended: list[tuple[str, str | None]] = []
+    took = True
+    while took and len(batch) < max_batch and active:
+        took = False
+        for cam in list(active):
+            if len(batch) >= max_batch:
+                break
+            try:
+                item = readers[cam].queue.get_nowait()
+            except queue.Empty:
+                continue
+            if isinstance(item, EndOfStream):
+                active.remove(cam)
+                ended.append((cam, item.error))
+                continue
+            batch.append(item)
+            took = True
+        active[:] = active[1:] + active[:1]
+    return batch, ended
 
 
-def write_summary(result: RunResult, out_dir: str | Path) -> None:
-    """Write ``summary.json`` atomically (temporary file, then rename)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(result.summary(), indent=2))
-    os.replace(tmp, out / "summary.json")
+def _track_and_embed(batch: list[Frame], dets: list, states: dict[str, _CameraState],
+                     extractor: FeatureExtractor | None, stages: dict[str, float]) -> None:
+    """Track every frame of the batch, then embed the selected crops of all cameras in one call."""
+    t = time.perf_counter()
+    pending = []  # (state, frame, outputs, embed mask, good mask)
+    crops: list[np.ndarray] = []
+    for frame, d in zip(batch, dets, strict=True):
+        st = states[frame.camera_id]
+        outputs = st.tracker.update(d, frame.timestamp, frame.index)
+        st.count(frame)
+        embed, good = st.builder.select(frame, outputs)
+        if extractor is None or frame.image is None or not embed.any():
+            embed[:] = False
+        else:
+            xyxy = np.stack([o.xyxy for o in outputs])[embed]
+            frame_crops, valid = crop_boxes(frame.image, xyxy)
+            embed[np.flatnonzero(embed)[~valid]] = False  # empty or tiny crops: no feature
+            crops.extend(c for c, ok in zip(frame_crops, valid, strict=True) if ok)
+        pending.append((st, frame, outputs, embed, good))
+    stages["track"] += time.perf_counter() - t
+    feats = None
+    if crops:
+        assert extractor is not None
+        t = time.perf_counter()
+        feats = extractor.embed(crops)
+        stages["reid"] += time.perf_counter() - t
+    j = 0
+    for st, frame, outputs, embed, good in pending:
+        k = int(embed.sum())
+        st.builder.add(frame, outputs, feats[j:j + k] if k else None, embed, good)
+        j += k
+
+
+def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[str, Any]:
+    """Give every tracklet a global id (linked across cameras when ReID and linking are on)."""
+    linkable = [t for t in tracklets if len(t) >= cfg.tracklets.min_length]
+    if with_reid and cfg.linking.enabled and linkable:
+        link_tracklets(linkable, cfg.linking)
+        method = "re-ranked" if cfg.linking.rerank else "cosine"
+        method += f" distance, constrained average-linkage clustering at {cfg.linking.threshold}"
+    else:
+        linkable = []
+        method = "no linking (" + ("linking.enabled is false" if with_reid else "no ReID model") + ")"
+    # tracklets left out of linking get their own ids, after the linked ones, by start time
+    next_id = max((int(t.global_id or 0) for t in linkable), default=0) + 1
+    linked = {id(t) for t in linkable}
+    for t in sorted((t for t in tracklets if id(t) not in linked), key=lambda t: (t.start_time, t.camera_id)):
+        t.global_id = next_id
+        next_id += 1
+    cams_per_id: dict[int, set[str]] = {}
+    for t in tracklets:
+        cams_per_id.setdefault(int(t.global_id or 0), set()).add(t.camera_id)
+    return {
+        "method": method,
+        "tracklets": len(tracklets),
+        "tracklets_without_feature": sum(t.feature is None for t in tracklets),
+        "identities": len(cams_per_id),
+        "cross_camera_identities": sum(len(c) > 1 for c in cams_per_id.values()),
+    }
 
 
 def run(
@@ -100,31 +168,42 @@ def run(
     cfg: MtmcConfig,
     out_dir: str | Path | None = None,
     detector: Detector | None = None,
+    extractor: FeatureExtractor | None | str = "config",
+    save_video: bool = False,
 ) -> RunResult:
-    """Decode, detect and track every camera of ``inputs``; optionally write the outputs.
+    """Decode, detect, track, embed and link every camera of ``inputs``; optionally write the outputs.
 
     Frames of all cameras are gathered round-robin (at most one frame per camera
     per round, up to ``cfg.detector.batch`` frames) and go through the detector
-    in one call; each camera has its own :class:`~trackers.byte_tracker.ByteTracker`.
+    in one call; each camera has its own :class:`~trackers.byte_tracker.ByteTracker`;
+    the crops that the embedding policy selects in that frame step, over all
+    cameras, are embedded in one ReID call. When the input ends, every track
+    becomes a :class:`~pipeline.types.Tracklet` and
+    :func:`trackers.linking.link_tracklets` gives each a global id.
 
     Args:
         inputs: video files, folders of videos, or MOTChallenge sequence folders
             (see :func:`pipeline.sources.discover_cameras`).
         cfg: the validated config.
-        out_dir: when given, ``tracks/<camera>.txt`` and ``summary.json`` are
-            written there — also when the run stops early on an error or Ctrl-C.
+        out_dir: when given, ``tracks/<camera>.txt``, ``trajectories.json`` and
+            ``summary.json`` are written there — also when the run stops early on
+            an error or Ctrl-C.
         detector: an already built detector (else built from ``cfg.detector``).
+        extractor: an already built ReID extractor, ``None`` for no ReID, or
+            ``"config"`` to build it from ``cfg.reid``.
+        save_video: also write ``videos/<camera>.mp4`` with boxes and global ids.
 
     Returns:
-        :class:`~pipeline.results.RunResult` with per-camera MOTChallenge rows.
-        A camera whose decoding fails is marked ``failed`` with a one-line
-        reason; the others run to the end.
+        :class:`~pipeline.results.RunResult`. A camera whose decoding fails is
+        marked ``failed`` with a one-line reason; its tracklets up to the failure
+        are kept and the other cameras run to the end.
 
     Raises:
         InputError: an input path is missing or holds no camera.
-        ModelError: the detector SPEC is unknown or its weights cannot be loaded.
+        ModelError: a detector or ReID SPEC is unknown or its weights cannot be loaded.
     """
     t_start = time.perf_counter()
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     specs = discover_cameras(list(inputs))
     use_pixels = not cfg.detector.spec.startswith("mot")
     runnable = [s for s in specs if not (use_pixels and s.kind == "detonly")]
@@ -136,6 +215,8 @@ def run(
     own_detector = detector is None
     if detector is None:
         detector = build_detector(cfg.detector, {s.camera_id: s.path for s in runnable})
+    if isinstance(extractor, str):
+        extractor = build_reid(cfg.reid, default_device=cfg.detector.device)
     progress = None if cfg.output.progress else True  # None: tqdm shows bars only on a terminal
     states: dict[str, _CameraState] = {}
     for i, s in enumerate(specs):
@@ -152,44 +233,22 @@ def run(
     readers = {s.camera_id: CameraReader(s, cfg.decode.queue_size, cfg.decode.max_frames, wakeup) for s in runnable}
     for r in readers.values():
         r.start()
-    stages = {"decode": 0.0, "detect": 0.0, "track": 0.0, "export": 0.0}
+    stages = dict.fromkeys(("decode", "detect", "track", "reid", "link", "export"), 0.0)
     active = [s.camera_id for s in runnable]
     max_batch = max(1, min(cfg.detector.batch, detector.max_batch))
     interrupted = False
     try:
         while active:
             wakeup.clear()
-            batch: list[Frame] = []
-            ended: list[tuple[str, str | None]] = []
-            took = True
-            while took and len(batch) < max_batch and active:
-                took = False
-                for cam in list(active):
-                    if len(batch) >= max_batch:
-                        break
-                    try:
-                        item = readers[cam].queue.get_nowait()
-                    except queue.Empty:
-                        continue
-                    if isinstance(item, EndOfStream):
-                        active.remove(cam)
-                        ended.append((cam, item.error))  # finished after this batch's frames
-                        continue
-                    batch.append(item)
-                    took = True
-                active = active[1:] + active[:1]  # rotate so no camera is always first
+            batch, ended = _gather(readers, active, max_batch)
             if batch:
                 t = time.perf_counter()
                 dets = detector.detect(batch)
                 stages["detect"] += time.perf_counter() - t
-                t = time.perf_counter()
-                for frame, d in zip(batch, dets, strict=True):
-                    st = states[frame.camera_id]
-                    st.add(frame, st.tracker.update(d, frame.timestamp, frame.index))
-                stages["track"] += time.perf_counter() - t
+                _track_and_embed(batch, dets, states, extractor, stages)
             elif active and not ended:
                 wakeup.wait(0.05)
-            for cam, error in ended:
+            for cam, error in ended:  # after this batch's frames of that camera
                 results[cam] = states[cam].finish(error)
     except KeyboardInterrupt:
         interrupted = True
@@ -204,15 +263,25 @@ def run(
         result = RunResult(
             cameras={s.camera_id: results[s.camera_id] for s in specs},
             stages=stages,
-            wall_s=time.perf_counter() - t_start,
+            wall_s=0.0,
             detector=detector.name,
-            config=cfg.model_dump(),
+            config=cfg.model_dump(by_alias=True),
+            reid=extractor.name if extractor is not None else None,
+            created=created,
             interrupted=interrupted,
         )
+        t = time.perf_counter()
+        result.linking = _link(result.tracklets, cfg, extractor is not None)
+        stages["link"] = time.perf_counter() - t
         if out_dir is not None:
             t = time.perf_counter()
             write_tracks(result, out_dir)
+            write_trajectories(result, out_dir)
+            if save_video and not interrupted:
+                write_annotated_videos(result, specs, Path(out_dir) / "videos")
             stages["export"] = time.perf_counter() - t
-            result.wall_s = time.perf_counter() - t_start
+        result.wall_s = time.perf_counter() - t_start
+        if out_dir is not None:
             write_summary(result, out_dir)
+            write_trajectories(result, out_dir)  # with the final wall time
     return result

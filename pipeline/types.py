@@ -95,3 +95,47 @@ def tlwh_to_xyxy(tlwh: np.ndarray) -> np.ndarray:
     b = np.asarray(tlwh, dtype=np.float32).reshape(-1, 4).copy()
     b[:, 2:] += b[:, :2]
     return b
+
+
+@dataclass
+class Tracklet:
+    """A finished per-camera track (MARS-style: one appearance feature per tracklet).
+
+    Identity is ``(camera_id, local_id)`` until the cross-camera linker sets
+    ``global_id``.
+
+    Attributes:
+        camera_id: camera the track was seen in.
+        local_id: the camera tracker's id (from 1, per camera).
+        frames: T ``int64`` 0-based frame indices, increasing.
+        timestamps: T ``float64`` seconds from the start of the camera's stream.
+        boxes: T×4 ``float32`` ``xyxy`` boxes, pixels.
+        scores: T ``float32`` detection scores.
+        feature: D ``float32`` L2-normalised mean of the kept per-frame ReID
+            features, or ``None`` when no crop passed the quality filter.
+        num_features: how many per-frame features went into ``feature``.
+        global_id: cross-camera identity (from 1), ``None`` before linking.
+    """
+
+    camera_id: str
+    local_id: int
+    frames: np.ndarray
+    timestamps: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    feature: np.ndarray | None = None
+    num_features: int = 0
+    global_id: int | None = None
+
+    @property
+    def start_time(self) -> float:
+        """Timestamp (s) of the first box."""
+        return float(self.timestamps[0])
+
+    @property
+    def end_time(self) -> float:
+        """Timestamp (s) of the last box."""
+        return float(self.timestamps[-1])
+
+    def __len__(self) -> int:
+        return len(self.frames)

@@ -27,7 +27,8 @@ from pipeline.evaluate import evaluate, match_gt_to_pred, processed_frames
 @requires_shared
 def test_yolox_tracking_scores_on_pets_and_tud(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seqs = [MOT15 / "PETS09-S2L1", MOT15 / "TUD-Stadtmitte"]
-    assert main(["run", *map(str, seqs), "-o", str(tmp_path), "--detector", f"yolox:{YOLOX}", "--no-progress"]) == 0
+    assert main(["run", *map(str, seqs), "-o", str(tmp_path), "--detector", f"yolox:{YOLOX}",
+                 "--reid", "none", "--no-progress"]) == 0
     gt, pred = match_gt_to_pred(seqs, tmp_path)
     res = evaluate(gt, pred, frames=processed_frames(tmp_path))
     pets, tud = res["PETS09-S2L1"], res["TUD-Stadtmitte"]
@@ -40,7 +41,7 @@ def test_yolox_tracking_scores_on_pets_and_tud(tmp_path: Path, capsys: pytest.Ca
 
 @requires_shared
 def test_public_detections_on_all_mot15_sequences(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", str(MOT15), "-o", str(tmp_path), "--detector", "mot", "--no-progress"]) == 0
+    assert main(["run", str(MOT15), "-o", str(tmp_path), "--detector", "mot", "--reid", "none", "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["eval", "--gt", str(MOT15), "--pred", str(tmp_path), "--json"]) == 0
     import json

@@ -27,12 +27,12 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, st
 @requires_shared
 def test_api_and_cli_write_the_same_tracks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seqs = [MOT15 / "PETS09-S2L1", MOT15 / "TUD-Stadtmitte"]
-    cfg = load_config(overrides={"detector": {"spec": "mot"}, "output": {"progress": False}})
+    cfg = load_config(overrides={"detector": {"spec": "mot"}, "reid": {"spec": "none"}, "output": {"progress": False}})
     result = run(seqs, cfg)
     assert list(result.cameras) == ["PETS09-S2L1", "TUD-Stadtmitte"]
     assert result.cameras["PETS09-S2L1"].frames == 300  # pixels exist for the first 300 frames
     assert result.cameras["TUD-Stadtmitte"].frames == 179
-    code, out, _ = _cli(capsys, "run", *seqs, "-o", tmp_path, "--detector", "mot", "--no-progress")
+    code, out, _ = _cli(capsys, "run", *seqs, "-o", tmp_path, "--detector", "mot", "--reid", "none", "--no-progress")
     assert code == 0
     assert "PETS09-S2L1" in out and "frames/s" in out
     for cam, res in result.cameras.items():
@@ -46,7 +46,7 @@ def test_api_and_cli_write_the_same_tracks(tmp_path: Path, capsys: pytest.Captur
     assert summary["frames"] == 479
     assert [c["id"] for c in summary["cameras"]] == ["PETS09-S2L1", "TUD-Stadtmitte"]
     assert summary["cameras"][0]["fps"] == 7 and summary["cameras"][0]["width"] == 768
-    assert set(summary["stages_s"]) == {"decode", "detect", "track", "export"}
+    assert set(summary["stages_s"]) == {"decode", "detect", "track", "reid", "link", "export"}
     assert summary["failed_cameras"] == []
 
 
@@ -56,7 +56,7 @@ def test_detonly_sequences_need_the_mot_detector(tmp_path: Path, capsys: pytest.
     assert code == 2
     assert "use --detector mot" in err and err.count("\n") == 1
     code, _, _ = _cli(capsys, "run", MOT15 / "ADL-Rundle-6", "-o", tmp_path, "--detector", "mot",
-                      "--max-frames", "50", "--no-progress")
+                      "--reid", "none", "--max-frames", "50", "--no-progress")
     assert code == 0
     rows = read_mot_txt(tmp_path / "tracks" / "ADL-Rundle-6.txt")
     assert rows[:, 0].max() <= 50 and len(np.unique(rows[:, 1])) >= 5
@@ -65,7 +65,7 @@ def test_detonly_sequences_need_the_mot_detector(tmp_path: Path, capsys: pytest.
 @requires_shared
 def test_yolox_on_video_and_image_cameras(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _cli(capsys, "run", MOT15 / "TUD-Campus", MOT15 / "PETS09-S2L1", "-o", tmp_path,
-                        "--detector", YOLOX_SPEC, "--max-frames", "40", "--no-progress")
+                        "--detector", YOLOX_SPEC, "--reid", "none", "--max-frames", "40", "--no-progress")
     assert code == 0, out
     summary = json.loads((tmp_path / "summary.json").read_text())
     cams = {c["id"]: c for c in summary["cameras"]}
@@ -87,7 +87,8 @@ def test_a_corrupt_camera_does_not_stop_the_others(tmp_path: Path, capsys: pytes
     (cams / "broken.mp4").write_bytes(data[: len(data) // 3])
     write_video(cams / "synthetic.mp4", moving_box_frames(20))
     out_dir = tmp_path / "out"
-    code, out, err = _cli(capsys, "run", cams, "-o", out_dir, "--detector", YOLOX_SPEC, "--no-progress")
+    code, out, err = _cli(capsys, "run", cams, "-o", out_dir, "--detector", YOLOX_SPEC, "--reid", "none",
+                          "--no-progress")
     assert code == 1
     assert "camera failed: broken: cannot open" in err
     summary = json.loads((out_dir / "summary.json").read_text())
@@ -108,6 +109,8 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path, capsys: pytest.CaptureF
         (["run", tmp_path / "emptydir", "-o", out], "no cameras in folder"),
         (["run", tiny_video, "-o", out, "--detector", "fancy-detector"], "unknown detector SPEC 'fancy-detector'"),
         (["run", tiny_video, "-o", out, "--detector", tmp_path / "nope.onnx"], "nope.onnx"),
+        (["run", tiny_video, "-o", out, "--detector", "yolov8n.yaml", "--reid", "fancy-reid"], "fancy-reid"),
+        (["run", tiny_video, "-o", out, "--detector", "yolov8n.yaml", "--reid", tmp_path / "no.onnx"], "no.onnx"),
         (["run", tiny_video, "-o", out, "--config", tmp_path / "bad.yaml"], "tracker.max_age: unknown key"),
         (["run", tiny_video, "-o", out, "--conf", "2"], "detector.conf"),
         (["eval", "--gt", tmp_path / "nogt", "--pred", tmp_path / "pred"], "nogt"),
@@ -138,7 +141,7 @@ def test_ultralytics_backend_runs_end_to_end(tmp_path: Path, capsys: pytest.Capt
                                              tiny_video: Path) -> None:
     # random weights built from the YAML: exercises the real loading and predict code offline
     code, out, err = _cli(capsys, "run", tiny_video, "-o", tmp_path, "--detector", "yolov8n.yaml",
-                          "--max-frames", "5", "--no-progress")
+                          "--reid", "none", "--max-frames", "5", "--no-progress")
     assert code == 0, err
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["cameras"][0]["frames"] == 5

@@ -1,0 +1,166 @@
+"""Tracklets: per-camera tracks with one mean appearance feature (MARS-style).
+
+Zheng et al., "MARS: A Video Benchmark for Large-Scale Person
+Re-identification", ECCV 2016: a tracklet is represented by the average of
+its frames' features. Here the average skips crops that make poor evidence
+(tiny, low score, cut by the image border, overlapped by another person), and
+both each feature and the mean are L2-normalised (each once).
+
+Which boxes are embedded at all is the embedding policy
+(:class:`pipeline.config.TrackletConfig`): ReID is the most expensive stage on
+a CPU, so the default ``quality`` policy embeds only crops that would enter the
+mean, at most ``max_features`` per track, spaced ``min_interval_s`` apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.config import TrackletConfig
+from pipeline.types import Frame, Tracklet, TrackOutput
+from trackers.matching import iou_matrix
+
+
+def quality_mask(xyxy: np.ndarray, score: np.ndarray, width: int, height: int, cfg: TrackletConfig) -> np.ndarray:
+    """Which boxes of one frame are good enough to enter a tracklet's mean feature.
+
+    Args:
+        xyxy: N×4 boxes (pixels) of the frame's confirmed tracks.
+        score: N detection scores.
+        width, height: frame size in pixels.
+        cfg: thresholds ``min_height`` (px), ``min_score``, ``border_margin`` (px)
+            and ``max_overlap`` (IoU with any other box of the frame).
+
+    Returns:
+        N ``bool``: True where the box is tall enough, scores high enough, is not
+        cut by the image border and is not overlapped by another box.
+    """
+    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    s = np.asarray(score, dtype=np.float64).reshape(-1)
+    m = cfg.border_margin
+    ok = (b[:, 3] - b[:, 1] >= cfg.min_height) & (s >= cfg.min_score)
+    ok &= (b[:, 0] > m) & (b[:, 1] > m) & (b[:, 2] < width - m) & (b[:, 3] < height - m)
+    if len(b) > 1:
+        iou = iou_matrix(b, b)
+        np.fill_diagonal(iou, 0.0)
+        ok &= iou.max(axis=1) <= cfg.max_overlap
+    return ok
+
+
+@dataclass
+class _OpenTrack:
+    frames: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    feature_sum: np.ndarray | None = None
+    num_features: int = 0
+    last_embed_time: float = -np.inf
+    boxes_seen: int = 0
+
+
+class TrackletBuilder:
+    """Collect one camera's tracker outputs and ReID features into tracklets.
+
+    Call :meth:`select` with a frame's outputs to learn which boxes to embed,
+    then :meth:`add` with the features of those boxes; :meth:`finish` returns
+    the tracklets (all tracks of an offline run end with the input).
+
+    Args:
+        camera_id: the camera.
+        cfg: embedding policy and quality thresholds.
+    """
+
+    def __init__(self, camera_id: str, cfg: TrackletConfig):
+        self.camera_id = camera_id
+        self.cfg = cfg
+        self._open: dict[int, _OpenTrack] = {}
+
+    def select(self, frame: Frame, outputs: list[TrackOutput]) -> tuple[np.ndarray, np.ndarray]:
+        """Decide which of this frame's boxes are embedded and which may enter the mean.
+
+        Args:
+            frame: the frame (its size bounds the border test).
+            outputs: the camera tracker's outputs for this frame (N boxes).
+
+        Returns:
+            ``(embed, good)``: two N ``bool`` arrays. ``embed``: compute a ReID
+            feature for this box (policy ``every``: all; ``every_k``: every k-th box
+            of each track; ``quality``: good boxes while the track has fewer than
+            ``max_features`` features and ``min_interval_s`` has passed since its
+            last one). ``good``: the box passes :func:`quality_mask`.
+        """
+        n = len(outputs)
+        if n == 0:
+            return np.zeros(0, bool), np.zeros(0, bool)
+        xyxy = np.stack([o.xyxy for o in outputs])
+        score = np.array([o.score for o in outputs])
+        good = quality_mask(xyxy, score, frame.width, frame.height, self.cfg)
+        cfg = self.cfg
+        embed = np.zeros(n, bool)
+        for i, o in enumerate(outputs):
+            tr = self._open.get(o.track_id)
+            seen = tr.boxes_seen if tr else 0
+            if cfg.embed_policy == "every":
+                embed[i] = True
+            elif cfg.embed_policy == "every_k":
+                embed[i] = seen % cfg.every_k == 0
+            else:
+                n_feat = tr.num_features if tr else 0
+                last = tr.last_embed_time if tr else -np.inf
+                embed[i] = good[i] and n_feat < cfg.max_features and frame.timestamp - last >= cfg.min_interval_s
+        return embed, good
+
+    def add(self, frame: Frame, outputs: list[TrackOutput], features: np.ndarray | None,
+            embedded: np.ndarray, good: np.ndarray) -> None:
+        """Append one frame's boxes and features to their open tracks.
+
+        Args:
+            frame: the frame.
+            outputs: the tracker's N outputs for this frame.
+            features: M×D ``float32`` L2-normalised features of the boxes where
+                ``embedded`` is True (in order), or ``None`` when nothing was embedded.
+            embedded: N ``bool`` from :meth:`select` (False also where the crop was
+                invalid and no feature came back).
+            good: N ``bool`` from :meth:`select`.
+        """
+        j = 0
+        for i, o in enumerate(outputs):
+            tr = self._open.setdefault(o.track_id, _OpenTrack())
+            tr.frames.append(frame.index)
+            tr.times.append(frame.timestamp)
+            tr.boxes.append(np.asarray(o.xyxy, np.float32))
+            tr.scores.append(float(o.score))
+            tr.boxes_seen += 1
+            if embedded[i]:
+                assert features is not None
+                f = features[j]
+                j += 1
+                tr.last_embed_time = frame.timestamp
+                if good[i]:
+                    tr.feature_sum = f.astype(np.float64) if tr.feature_sum is None else tr.feature_sum + f
+                    tr.num_features += 1
+
+    def finish(self) -> list[Tracklet]:
+        """Close every open track and return the tracklets, sorted by local id."""
+        out = []
+        for tid in sorted(self._open):
+            tr = self._open[tid]
+            feat = None
+            if tr.feature_sum is not None:
+                norm = np.linalg.norm(tr.feature_sum)
+                feat = (tr.feature_sum / norm).astype(np.float32) if norm > 0 else None
+            out.append(Tracklet(
+                camera_id=self.camera_id,
+                local_id=tid,
+                frames=np.asarray(tr.frames, np.int64),
+                timestamps=np.asarray(tr.times, np.float64),
+                boxes=np.stack(tr.boxes).astype(np.float32),
+                scores=np.asarray(tr.scores, np.float32),
+                feature=feat,
+                num_features=tr.num_features if feat is not None else 0,
+            ))
+        self._open.clear()
+        return out

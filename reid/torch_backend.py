@@ -1,0 +1,107 @@
+"""ReID features from a torch model (OSNet, ResNet-50 BNNeck, or any ``nn.Module`` alike)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.errors import ModelError
+from reid.extractor import FeatureExtractor
+from reid.preprocess import REID_HW
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> torch.device:
+    """Parse ``'cpu'``, ``'cuda'`` or ``'cuda:N'``; CUDA falls back to the CPU (with a warning) when unavailable.
+
+    Raises:
+        ModelError: the string is not a torch device, or ``cuda:N`` names a GPU that does not exist.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"invalid ReID device {device!r} ({exc}); use 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            log.warning("CUDA is not available; running the ReID model on CPU")
+            return torch.device("cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModelError(f"ReID device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return dev
+
+
+class TorchReidExtractor(FeatureExtractor):
+    """Person ReID embedding from a torch model run in eval mode without gradients.
+
+    Args:
+        model: maps ``N×3×H×W`` ``float32`` (RGB, ImageNet mean/std) to ``N×D``
+            features in eval mode (e.g. :class:`reid.models.osnet.OSNet`,
+            :class:`reid.models.resnet_bnneck.ResNet50BNNeck`). It is moved to
+            ``device`` and switched to eval mode.
+        name: description shown in logs (e.g. ``'torch-osnet_x0_25:weights.pth'``).
+        batch: crops per forward pass at most.
+        device: ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` (CUDA unavailable → CPU, warned).
+        threads: torch intra-op threads, 0 = ``os.cpu_count()``. torch's thread
+            count is process-wide; it is set again before every forward pass
+            because other libraries (ultralytics) change it.
+        input_hw: network input ``(height, width)`` in pixels.
+        dim: feature dimension; ``None`` = the model's ``feature_dim`` attribute,
+            else measured with one dummy forward pass.
+
+    Raises:
+        ModelError: invalid device, or the model fails or its output is not ``N×D``
+            (also raised later by :meth:`embed`).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        name: str = "torch",
+        batch: int = 32,
+        device: str = "cpu",
+        threads: int = 0,
+        input_hw: tuple[int, int] = REID_HW,
+        dim: int | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.threads = threads or os.cpu_count() or 1
+        self.model = model.to(self.device).eval()
+        self.name = name
+        self.batch = max(1, int(batch))
+        self.input_hw = input_hw
+        feature_dim = dim if dim is not None else getattr(model, "feature_dim", None)
+        if isinstance(feature_dim, int) and feature_dim > 0:
+            self.dim = feature_dim
+        else:
+            self.dim = int(self._run(np.zeros((1, 3, *input_hw), np.float32)).shape[1])
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        try:
+            with torch.inference_mode():
+                out = self.model(x)
+        except RuntimeError as exc:  # shape mismatches, out of memory …
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{self.name}: inference failed: {first}") from None
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != len(batch):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ModelError(f"{self.name}: expected an N×D feature tensor in eval mode, got {shape}")
+        return out.float().cpu().numpy()
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        """Raw N×D features of one preprocessed batch; see :meth:`FeatureExtractor._forward`."""
+        return self._run(batch)
+
+    def close(self) -> None:
+        """Drop the model (frees GPU memory once no other reference holds it)."""
+        self.model = None  # type: ignore[assignment]
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
