@@ -120,10 +120,13 @@ class LinkConfig(_Strict):
 
     enabled: bool = Field(True, description="link tracklets across cameras (needs ReID)")
     rerank: bool = Field(True, description="k-reciprocal re-ranking (Zhong et al., CVPR 2017)")
+    rerank_min_tracklets: int = Field(
+        200, ge=0, description="re-rank only with at least this many tracklets (few: the Jaccard term saturates)"
+    )
     k1: int = Field(20, ge=1, description="k-reciprocal neighbourhood size (capped for few tracklets)")
     k2: int = Field(6, ge=1, description="local query expansion size")
     lambda_: float = Field(0.3, ge=0.0, le=1.0, alias="lambda", description="weight of the original distance")
-    threshold: float = Field(0.5, gt=0.0, description="clustering stops above this distance")
+    threshold: float = Field(0.4, gt=0.0, description="clustering stops above this distance")
     max_gap_s: float | None = Field(None, gt=0.0, description="tracklets further apart in time (s) cannot link")
 
 

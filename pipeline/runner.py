@@ -140,7 +140,9 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[s
     linkable = [t for t in tracklets if len(t) >= cfg.tracklets.min_length]
     if with_reid and cfg.linking.enabled and linkable:
         link_tracklets(linkable, cfg.linking)
-        method = "re-ranked" if cfg.linking.rerank else "cosine"
+        n_feat = sum(t.feature is not None for t in linkable)
+        reranked = cfg.linking.rerank and n_feat >= max(2, cfg.linking.rerank_min_tracklets)
+        method = "k-reciprocal re-ranked" if reranked else "cosine"
         method += f" distance, constrained average-linkage clustering at {cfg.linking.threshold}"
     else:
         linkable = []

@@ -16,6 +16,7 @@ SHARED = REPO.parent / "shared"
 MOT15 = SHARED / "data" / "MOT15"
 MODELS = SHARED / "models"
 YOLOX = MODELS / "yolox_nano.onnx"
+OSNET_ONNX = MODELS / "osnet_x0_25_msmt17.onnx"
 
 requires_shared = pytest.mark.skipif(
     not (MOT15 / "PETS09-S2L1").is_dir() or not YOLOX.is_file(),

@@ -203,7 +203,7 @@ def _two_people_three_cameras(rng, noise=0.25, dim=64):
 def test_two_people_three_cameras(rerank, seed):
     rng = np.random.default_rng(seed)
     tracklets, truth = _two_people_three_cameras(rng)
-    cfg = LinkConfig(rerank=rerank)
+    cfg = LinkConfig(rerank=rerank, rerank_min_tracklets=0)
     ids = link_tracklets(tracklets, cfg)
     assert sorted(set(ids.tolist())) == [1, 2]
     assert same_partition(ids, truth)
@@ -217,7 +217,7 @@ def test_identical_features_overlapping_in_one_camera_stay_apart():
     ts = [make_tracklet("A", i + 1, float(i), 10.0 + i, f) for i in range(4)]  # all overlap in camera A
     ts.append(make_tracklet("B", 1, 2.0, 6.0, f))  # other camera, may join one of them
     for rerank in (True, False):
-        ids = link_tracklets(ts, LinkConfig(rerank=rerank))
+        ids = link_tracklets(ts, LinkConfig(rerank=rerank, rerank_min_tracklets=0, threshold=0.5))
         assert len(set(ids[:4].tolist())) == 4
         assert_constraints_hold(ts)
         assert ids[4] in ids[:4]
@@ -232,7 +232,7 @@ def test_same_camera_reentry_links():
         make_tracklet("A", 3, 1.0, 4.0, unit(rng.normal(size=32))),  # someone else
     ]
     for rerank in (True, False):
-        ids = link_tracklets(ts, LinkConfig(rerank=rerank))
+        ids = link_tracklets(ts, LinkConfig(rerank=rerank, rerank_min_tracklets=0))
         assert ids[0] == ids[1] != ids[2]
 
 
@@ -250,7 +250,7 @@ def test_featureless_tracklet_gets_own_id():
     bare = make_tracklet("c2", 99, 1.0, 3.0, None)
     zero = make_tracklet("c3", 98, 2.0, 3.0, np.zeros(64))
     all_t = [*tracklets, bare, zero]
-    res = link_tracklets_detailed(all_t, LinkConfig())
+    res = link_tracklets_detailed(all_t, LinkConfig(rerank_min_tracklets=0))
     assert isinstance(res, LinkResult)
     assert res.num_without_feature == 2
     ids = res.global_ids.tolist()
@@ -306,3 +306,13 @@ def test_cosine_distance_matrix():
     assert d.dtype == np.float32 and np.array_equal(d, d.T)
     np.testing.assert_allclose(d[0], [0.0, 1.0, 2.0, 1.0], atol=1e-6)
     assert d[3, 3] == 0.0
+
+
+def test_rerank_only_from_rerank_min_tracklets():
+    rng = np.random.default_rng(5)
+    tracklets, truth = _two_people_three_cameras(rng)
+    n = sum(t.feature is not None for t in tracklets)
+    assert link_tracklets_detailed(tracklets, LinkConfig(rerank=True, rerank_min_tracklets=n + 1)).k1 == 0
+    res = link_tracklets_detailed(tracklets, LinkConfig(rerank=True, rerank_min_tracklets=n))
+    assert res.k1 >= 1
+    assert same_partition(res.global_ids, truth)
