@@ -1,16 +1,21 @@
 #!/usr/bin/env python
-"""Benchmark the per-camera pipeline on the same frames, stage by stage.
+"""Benchmark the pipeline on the same frames, stage by stage.
 
-Prints decode fps, detector-only fps, tracker ms/frame, end-to-end fps, the
-ratio end-to-end / detector-only, and peak memory (RSS) — all measured in one
-process on the same frames, so the ratio is meaningful on a noisy machine.
+Prints decode fps, detector-only fps, tracker ms/frame, end-to-end fps without
+ReID and its ratio to detector-only; with ``--reid``, the whole pipeline with
+ReID once per embedding policy (fps, ReID ms/frame, ReID share of the time,
+ratio to detector-only, and cross-camera IDF1 when the cameras have gt); and
+peak memory (RSS). Everything runs in one process on the same frames, so the
+ratios are meaningful on a noisy machine.
 
-Example (2 cameras, ONNX YOLOX-nano):
+Example (4 cameras cut from TUD-Stadtmitte by scripts/make_multicam.py):
 
-    python scripts/benchmark_pipeline.py ../shared/data/MOT15/TUD-Campus \\
-        ../shared/data/MOT15/TUD-Stadtmitte --detector yolox:../shared/models/yolox_nano.onnx
+    python scripts/make_multicam.py ../shared/data/MOT15/TUD-Stadtmitte -o scenes/tud --jitter
+    python scripts/benchmark_pipeline.py scenes/tud --max-frames 179 \\
+        --detector yolox:../shared/models/yolox_nano.onnx --reid ../shared/models/osnet_x0_25_msmt17.onnx
 
-Target (issue "Per-camera tracking"): end-to-end ≥ 0.9 × detector-only on 2–4 cameras.
+Targets: end-to-end ≥ 0.9 × detector-only on 2–4 cameras; the whole pipeline
+with ReID ≥ 0.6 × detector-only.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,8 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.detectors.factory import build_detector  # noqa: E402
+from pipeline.evaluate import evaluate  # noqa: E402
+from pipeline.export import write_tracks  # noqa: E402
 from pipeline.runner import run  # noqa: E402
 from pipeline.sources import discover_cameras, iter_frames  # noqa: E402
+from reid.factory import build_reid  # noqa: E402
 from trackers.byte_tracker import ByteTracker  # noqa: E402
 
 
@@ -41,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--max-frames", type=int, default=150, help="frames per camera (default 150)")
     ap.add_argument("--batch", type=int, default=None, help="frames per detector call")
+    ap.add_argument("--reid", default=None,
+                    help="ReID SPEC: also run the full pipeline with ReID, once per embedding policy "
+                         "(--policies), and score cross-camera IDF1 when every camera has gt/gt.txt")
+    ap.add_argument("--policies", default="quality,every", help="embedding policies to compare (with --reid)")
     args = ap.parse_args(argv)
 
     over: dict = {"decode": {"max_frames": args.max_frames}, "output": {"progress": False}}
@@ -80,11 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     for f, d in zip(order, dets, strict=True):
         trackers[f.camera_id].update(d, f.timestamp, f.index)
     track_s = time.perf_counter() - t
-    del frames, order, by_cam
 
-    # 4. end to end (decode threads + detect + track), same detector object
+    # 4. end to end without ReID (decode threads + detect + track), same detector object
     t = time.perf_counter()
-    result = run(args.inputs, cfg, detector=detector)
+    result = run(args.inputs, cfg, detector=detector, extractor=None)
     e2e_s = time.perf_counter() - t
     e2e_frames = result.frames
 
@@ -98,11 +110,42 @@ def main(argv: list[str] | None = None) -> int:
         ("detector-only fps", f"{det_fps:.1f}"),
         ("detector ms/frame", f"{1000 * detect_s / n:.1f}"),
         ("tracker ms/frame", f"{1000 * track_s / n:.2f}"),
-        ("end-to-end fps", f"{e2e_fps:.1f}"),
+        ("end-to-end fps (no ReID)", f"{e2e_fps:.1f}"),
         ("end-to-end / detector-only", f"{e2e_fps / det_fps:.2f}"),
-        ("peak RSS after decode (MiB)", f"{rss_decode:.0f}"),
-        ("peak RSS overall (MiB)", f"{_peak_rss_mib():.0f}"),
     ]
+
+    # 5. the whole pipeline with ReID, once per embedding policy
+    if args.reid:
+        extractor = build_reid(cfg.reid.model_copy(update={"spec": args.reid}), cfg.detector.device)
+        assert extractor is not None, "--reid none: nothing to compare"
+        extractor.embed([order[0].image[:64, :32]] if order and order[0].image is not None else [])  # warm-up
+        gt = {s.camera_id: s.path / "gt" / "gt.txt" for s in specs if (s.path / "gt" / "gt.txt").is_file()}
+        rows.append(("reid model", extractor.name))
+        for policy in args.policies.split(","):
+            pcfg = cfg.model_copy(deep=True)
+            pcfg.tracklets.embed_policy = policy
+            t = time.perf_counter()
+            res = run(args.inputs, pcfg, detector=detector, extractor=extractor)
+            wall = time.perf_counter() - t
+            fps = res.frames / wall
+            rows += [
+                (f"[{policy}] full pipeline fps", f"{fps:.1f}"),
+                (f"[{policy}] ReID ms/frame", f"{1000 * res.stages['reid'] / res.frames:.1f}"),
+                (f"[{policy}] ReID share of time", f"{100 * res.stages['reid'] / wall:.0f}%"),
+                (f"[{policy}] full / detector-only", f"{fps / det_fps:.2f}"),
+                (f"[{policy}] tracklets -> identities",
+                 f"{res.linking['tracklets']} -> {res.linking['identities']}"),
+            ]
+            if len(gt) == len(specs) and len(specs) > 1:
+                with tempfile.TemporaryDirectory() as d:
+                    write_tracks(res, d)
+                    pred = {c: Path(d) / "tracks" / f"{c}.txt" for c in gt}
+                    ev = evaluate(gt, pred, frames={c.camera_id: c.frames for c in res.cameras.values()})
+                assert ev.cross_camera is not None
+                rows.append((f"[{policy}] cross-camera IDF1", f"{ev.cross_camera.idf1:.1f}"))
+    del frames, order, by_cam
+    rows.append(("peak RSS after decode (MiB)", f"{rss_decode:.0f}"))
+    rows.append(("peak RSS overall (MiB)", f"{_peak_rss_mib():.0f}"))
     width = max(len(k) for k, _ in rows)
     print(f"{'metric':<{width}}  value")
     print("-" * (width + 20))

@@ -297,3 +297,17 @@ def test_ultralytics_yaml_random_weights_runs(monkeypatch: pytest.MonkeyPatch, t
         det.close()
     finally:
         torch.set_num_threads(before)
+
+
+def test_nms_agrees_with_torchvision_on_random_boxes() -> None:
+    import torch
+    from torchvision.ops import nms as tv_nms
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n = int(rng.integers(1, 60))
+        xy = rng.uniform(0, 300, (n, 2))
+        boxes = np.hstack([xy, xy + rng.uniform(5, 80, (n, 2))]).astype(np.float32)
+        scores = rng.uniform(0.01, 1, n).astype(np.float32)
+        expected = tv_nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.45).numpy()
+        assert nms(boxes, scores, 0.45).tolist() == expected.tolist()

@@ -89,7 +89,10 @@ def unletterbox_boxes(xyxy: np.ndarray, info: LetterboxInfo, width: int, height:
 
 
 def nms(xyxy: np.ndarray, score: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression (class-agnostic) via ``torchvision.ops.nms``.
+    """Greedy non-maximum suppression (class-agnostic) via OpenCV's ``cv2.dnn.NMSBoxes``.
+
+    OpenCV rather than ``torchvision.ops.nms``: the ONNX detector then never
+    imports torch (seconds at start-up, hundreds of MiB).
 
     Args:
         xyxy: N×4 boxes in pixels.
@@ -102,12 +105,8 @@ def nms(xyxy: np.ndarray, score: np.ndarray, iou_threshold: float) -> np.ndarray
     """
     if len(score) == 0:
         return np.zeros((0,), np.int64)
-    import torch
-    from torchvision.ops import nms as tv_nms
-
-    keep = tv_nms(
-        torch.from_numpy(np.ascontiguousarray(xyxy, dtype=np.float32)),
-        torch.from_numpy(np.ascontiguousarray(score, dtype=np.float32)),
-        float(iou_threshold),
-    )
-    return keep.numpy().astype(np.int64)
+    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    tlwh = np.column_stack([b[:, :2], b[:, 2:] - b[:, :2]])
+    keep = cv2.dnn.NMSBoxes(tlwh.tolist(), np.asarray(score, np.float64).tolist(), 0.0, float(iou_threshold))
+    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    return keep[np.argsort(-np.asarray(score)[keep], kind="stable")]
