@@ -32,7 +32,7 @@ from reid.extractor import FeatureExtractor
 from reid.factory import build_reid
 from reid.preprocess import crop_boxes
 from trackers.byte_tracker import ByteTracker
-from trackers.linking import link_tracklets
+from trackers.linking import link_tracklets_detailed
 
 
 class _CameraState:
@@ -139,10 +139,8 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[s
     """Give every tracklet a global id (linked across cameras when ReID and linking are on)."""
     linkable = [t for t in tracklets if len(t) >= cfg.tracklets.min_length]
     if with_reid and cfg.linking.enabled and linkable:
-        link_tracklets(linkable, cfg.linking)
-        n_feat = sum(t.feature is not None for t in linkable)
-        reranked = cfg.linking.rerank and n_feat >= max(2, cfg.linking.rerank_min_tracklets)
-        method = "k-reciprocal re-ranked" if reranked else "cosine"
+        res = link_tracklets_detailed(linkable, cfg.linking)
+        method = f"k-reciprocal re-ranked (k1={res.k1}, k2={res.k2})" if res.k1 else "cosine"
         method += f" distance, constrained average-linkage clustering at {cfg.linking.threshold}"
     else:
         linkable = []
@@ -181,7 +179,7 @@ def run(
     the crops that the embedding policy selects in that frame step, over all
     cameras, are embedded in one ReID call. When the input ends, every track
     becomes a :class:`~pipeline.types.Tracklet` and
-    :func:`trackers.linking.link_tracklets` gives each a global id.
+    :func:`trackers.linking.link_tracklets_detailed` gives each a global id.
 
     Args:
         inputs: video files, folders of videos, or MOTChallenge sequence folders

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import ModelError
+from pipeline.onnx_session import open_session
 from reid.extractor import FeatureExtractor
 from reid.preprocess import REID_HW
 
@@ -44,24 +44,9 @@ class OnnxReidExtractor(FeatureExtractor):
     """
 
     def __init__(self, path: str | Path, *, batch: int = 32, device: str = "cpu", threads: int = 0) -> None:
-        import onnxruntime as ort
 
         path = Path(path).expanduser()
-        if not path.is_file():
-            raise ModelError(f"ReID ONNX model not found: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        providers: list = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            if "CUDAExecutionProvider" in ort.get_available_providers():
-                dev_id = int(device.split(":")[1]) if ":" in device else 0
-                providers = [("CUDAExecutionProvider", {"device_id": dev_id}), "CPUExecutionProvider"]
-            else:
-                log.warning("onnxruntime has no CUDAExecutionProvider here; running %s on CPU", path.name)
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load ONNX ReID model {path}: {_first_line(exc)}") from None
+        self.session = open_session(path, device, threads, "ReID ONNX")
         self.name = f"onnx:{path.name}"
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name

@@ -223,7 +223,7 @@ def test_factory_missing_model_file(spec: str, tmp_path: Path, monkeypatch: pyte
 def test_factory_corrupt_onnx_is_model_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx graph")
-    with pytest.raises(ModelError, match="cannot load ONNX model") as info:
+    with pytest.raises(ModelError, match="cannot load ONNX detector model") as info:
         build_detector(DetectorConfig(spec=f"yolov8:{bad}"), {})
     assert "\n" not in str(info.value)
 

@@ -15,7 +15,6 @@ pixels and person scores, so it can be tested on hand-built tensors:
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from pipeline.config import DetectorConfig
 from pipeline.detectors.base import PERSON_CLASS, Detector
 from pipeline.detectors.preprocess import LetterboxInfo, letterbox, nms, unletterbox_boxes
 from pipeline.errors import ModelError
+from pipeline.onnx_session import open_session
 from pipeline.types import Detections, Frame
 
 log = logging.getLogger(__name__)
@@ -204,27 +204,11 @@ class OnnxYoloDetector(Detector):
     """
 
     def __init__(self, cfg: DetectorConfig) -> None:
-        import onnxruntime as ort
 
         family, path_str = _split_spec(cfg.spec)
         path = Path(path_str).expanduser()
-        if not path.is_file():
-            raise ModelError(f"ONNX detector model not found: {path}")
         self.cfg = cfg
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = cfg.threads or os.cpu_count() or 1
-        providers = ["CPUExecutionProvider"]
-        if cfg.device.startswith("cuda"):
-            if "CUDAExecutionProvider" in ort.get_available_providers():
-                dev_id = int(cfg.device.split(":")[1]) if ":" in cfg.device else 0
-                providers = [("CUDAExecutionProvider", {"device_id": dev_id}), "CPUExecutionProvider"]
-            else:
-                log.warning("onnxruntime has no CUDAExecutionProvider here; running %s on CPU", path.name)
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load ONNX model {path}: {first}") from None
+        self.session = open_session(path, cfg.device, cfg.threads, "ONNX detector")
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_hw = self._input_size(inp.shape, cfg.imgsz, path)
