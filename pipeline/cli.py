@@ -58,6 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="MOTChallenge sequence folders (gt/gt.txt) or gt.txt files; matched to cameras by name")
     ev.add_argument("--pred", required=True, type=Path, metavar="OUT",
                     help="an mtmc run output folder (tracks/<camera>.txt) or a folder of <camera>.txt")
+    ev.add_argument("--cross-camera", action="store_true",
+                    help="also score all cameras as one sequence (cross-camera IDF1); needs gt ids that are "
+                         "global across cameras, as in scripts/make_multicam.py scenes")
     ev.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
 
     cfg = sub.add_parser("config", help="print the effective config as YAML")
@@ -106,7 +109,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from pipeline.evaluate import evaluate, match_gt_to_pred, processed_frames
 
     gt, pred = match_gt_to_pred(args.gt, args.pred)
-    result = evaluate(gt, pred, frames=processed_frames(args.pred))
+    result = evaluate(gt, pred, frames=processed_frames(args.pred), cross_camera=args.cross_camera)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

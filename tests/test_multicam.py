@@ -275,15 +275,17 @@ def test_gt_as_prediction_scores_100_cross_camera(tud_scene: tuple[Path, list], 
         gt = read_mot_txt(out / cam / "gt" / "gt.txt")
         gt = gt[gt[:, 6] != 0]
         write_mot_txt(pred_dir / "tracks" / f"{cam}.txt", np.column_stack([gt[:, :6], np.ones(len(gt))]))
-    assert mtmc_main(["eval", "--gt", str(out), "--pred", str(pred_dir), "--json"]) == 0
+    assert mtmc_main(["eval", "--gt", str(out), "--pred", str(pred_dir), "--json", "--cross-camera"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert set(d["cameras"]) == {*CAMERAS, COMBINED}
     x = d["cross_camera"]
     assert (x["IDF1"], x["HOTA"], x["MOTA"]) == pytest.approx((100.0, 100.0, 100.0))
     assert x["IDSW"] == 0 and x["Frames"] == 4 * 179
     assert x["GT_IDs"] == len(set().union(*(set(read_mot_txt(out / c / "gt" / "gt.txt")[:, 1]) for c in CAMERAS)))
-    assert mtmc_main(["eval", "--gt", str(out), "--pred", str(pred_dir)]) == 0
+    assert mtmc_main(["eval", "--gt", str(out), "--pred", str(pred_dir), "--cross-camera"]) == 0
     assert CROSS_CAMERA in capsys.readouterr().out
+    assert mtmc_main(["eval", "--gt", str(out), "--pred", str(pred_dir)]) == 0  # off by default
+    assert CROSS_CAMERA not in capsys.readouterr().out
 
 
 @requires_footage
