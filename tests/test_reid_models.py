@@ -21,14 +21,15 @@ from conftest import MODELS, SHARED
 
 from pipeline.config import ReidConfig
 from pipeline.errors import ModelError
-from reid import factory
+from reid import download
 from reid.extractor import FeatureExtractor
-from reid.factory import build_reid, build_torch_model, clean_state_dict, load_state_dict_file, load_weights
+from reid.factory import build_reid
 from reid.models.osnet import WIDTHS, osnet
 from reid.models.resnet_bnneck import resnet50_bnneck
 from reid.onnx_backend import OnnxReidExtractor
 from reid.preprocess import IMAGENET_MEAN, IMAGENET_STD, crop_boxes, to_tensor_batch
 from reid.torch_backend import TorchReidExtractor
+from reid.weights import ARCHS, build_torch_model, clean_state_dict, load_state_dict_file, load_weights
 
 CUHK03 = SHARED / "data" / "reid" / "cuhk03-val"
 OSNET_ONNX = MODELS / "osnet_x0_25_msmt17.onnx"
@@ -312,8 +313,8 @@ def test_build_reid_unknown_spec_and_missing_files(tmp_path: Path) -> None:
 def _point(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, url: str) -> Path:
     """Known model ``name`` now lives at ``url``; the cache is an empty folder under ``tmp_path``."""
     cache = tmp_path / "cache"
-    monkeypatch.setattr(factory, "CACHE_DIR", cache)
-    monkeypatch.setitem(factory.KNOWN_MODELS, name, dataclasses.replace(factory.KNOWN_MODELS[name], url=url))
+    monkeypatch.setattr(download, "CACHE_DIR", cache)
+    monkeypatch.setitem(download.KNOWN_MODELS, name, dataclasses.replace(download.KNOWN_MODELS[name], url=url))
     return cache
 
 
@@ -322,7 +323,7 @@ def test_known_name_offline_names_local_options(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(ModelError) as exc:
         build_reid(ReidConfig())  # the default spec is the known name osnet_x0_25_msmt17
     msg = _one_line(exc)
-    assert "osnet_x0_25_msmt17" in msg and factory.LOCAL_OPTIONS in msg
+    assert "osnet_x0_25_msmt17" in msg and download.LOCAL_OPTIONS in msg
     assert "--reid path/to/model.onnx, --reid osnet_x0_25:path/to/weights.pth, or --reid none" in msg
     assert not list(cache.glob("*"))  # no partial file left behind
     page = tmp_path / "quota.html"  # Drive's answer when the quota is exceeded: a page, not a file
@@ -348,18 +349,18 @@ def test_known_name_download_and_cache(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_drive_links_use_the_direct_endpoint() -> None:
-    direct = factory._direct_url("https://drive.google.com/uc?id=1sSwXSUlj4_tHZequ_iZ8w_Jh0VaRQMqF")
+    direct = download._direct_url("https://drive.google.com/uc?id=1sSwXSUlj4_tHZequ_iZ8w_Jh0VaRQMqF")
     assert direct.startswith("https://drive.usercontent.google.com/download?id=1sSwXSUlj4_tHZequ_iZ8w_Jh0VaRQMqF")
     assert "confirm=t" in direct
-    assert factory._direct_url("https://drive.google.com/file/d/abc-DEF_1/view?usp=sharing").count("id=abc-DEF_1") == 1
-    assert factory._direct_url("http://127.0.0.1:9/x.pth") == "http://127.0.0.1:9/x.pth"
+    assert download._direct_url("https://drive.google.com/file/d/abc-DEF_1/view?usp=sharing").count("id=abc-DEF_1") == 1
+    assert download._direct_url("http://127.0.0.1:9/x.pth") == "http://127.0.0.1:9/x.pth"
     page = (
         '<html><form id="download-form" action="https://drive.usercontent.google.com/download" method="get">'
         '<input type="hidden" name="id" value="abc"><input type="hidden" name="confirm" value="t">'
         '<input type="hidden" name="uuid" value="u-1"></form></html>'
     )
-    assert factory._confirm_url(page) == "https://drive.usercontent.google.com/download?id=abc&confirm=t&uuid=u-1"
-    assert all(m.arch in factory.ARCHS for m in factory.KNOWN_MODELS.values())
+    assert download._confirm_url(page) == "https://drive.usercontent.google.com/download?id=abc&confirm=t&uuid=u-1"
+    assert all(m.arch in ARCHS for m in download.KNOWN_MODELS.values())
 
 
 def test_clean_state_dict_rejects_non_state_dicts() -> None:
