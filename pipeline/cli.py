@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.cli_reid import add_reid_parser, run_reid
 from pipeline.errors import MtmcError
 
 EXIT_OK, EXIT_CAMERA_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -47,6 +48,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-rerank", action="store_true", help="link on plain cosine distance, no re-ranking")
     run.add_argument("--save-video", action="store_true",
                      help="also write OUT/videos/<camera>.mp4 with boxes and global ids")
+    run.add_argument("--save-crops", action="store_true",
+                     help="also write OUT/crops/<global_id>/<camera>/*.jpg (the crops behind each tracklet's "
+                          "feature; a ReID dataset for mtmc reid eval/train)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     ev = sub.add_parser(
@@ -62,6 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="also score all cameras as one sequence (cross-camera IDF1); needs gt ids that are "
                          "global across cameras, as in scripts/make_multicam.py scenes")
     ev.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+
+    add_reid_parser(sub)
 
     cfg = sub.add_parser("config", help="print the effective config as YAML")
     cfg.add_argument("--config", type=Path, metavar="FILE", help="YAML config to merge over the defaults")
@@ -92,9 +98,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.runner import run
 
     cfg = load_config(args.config, _run_overrides(args))
-    result = run(args.inputs, cfg, out_dir=args.out, save_video=args.save_video)
+    result = run(args.inputs, cfg, out_dir=args.out, save_video=args.save_video, save_crops=args.save_crops)
     print(result.format_table())
-    written = ["tracks/<camera>.txt", "trajectories.json", "summary.json"] + (["videos/"] if args.save_video else [])
+    written = ["tracks/<camera>.txt", "trajectories.json", "summary.json"]
+    written += (["videos/"] if args.save_video else []) + (["crops/"] if args.save_crops else [])
     print(f"wrote {', '.join(written)} in {args.out}")
     if result.interrupted:
         return EXIT_INTERRUPTED
@@ -127,7 +134,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mtmc`` console script; returns the exit code."""
     args = _build_parser().parse_args(argv)
-    handler = {"run": _cmd_run, "eval": _cmd_eval, "config": _cmd_config}[args.command]
+    handler = {"run": _cmd_run, "eval": _cmd_eval, "reid": run_reid, "config": _cmd_config}[args.command]
     try:
         return handler(args)
     except MtmcError as exc:

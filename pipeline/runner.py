@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.config import MtmcConfig
+from pipeline.crops import CropWriter
 from pipeline.detectors.base import Detector
 from pipeline.detectors.factory import build_detector
 from pipeline.errors import InputError
@@ -103,8 +104,10 @@ def _gather(readers: dict[str, CameraReader], active: list[str], max_batch: int
 
 
 def _track_and_embed(batch: list[Frame], dets: list, states: dict[str, _CameraState],
-                     extractor: FeatureExtractor | None, stages: dict[str, float]) -> None:
-    """Track every frame of the batch, then embed the selected crops of all cameras in one call."""
+                     extractor: FeatureExtractor | None, stages: dict[str, float],
+                     crop_writer: CropWriter | None = None) -> None:
+    """Track every frame of the batch, then embed the selected crops of all cameras in one call
+    (and save the good ones with ``crop_writer``)."""
     t = time.perf_counter()
     pending = []  # (state, frame, outputs, embed mask, good mask)
     crops: list[np.ndarray] = []
@@ -116,10 +119,14 @@ def _track_and_embed(batch: list[Frame], dets: list, states: dict[str, _CameraSt
         if extractor is None or frame.image is None or not embed.any():
             embed[:] = False
         else:
-            xyxy = np.stack([o.xyxy for o in outputs])[embed]
-            frame_crops, valid = crop_boxes(frame.image, xyxy)
-            embed[np.flatnonzero(embed)[~valid]] = False  # empty or tiny crops: no feature
-            crops.extend(c for c, ok in zip(frame_crops, valid, strict=True) if ok)
+            selected = np.flatnonzero(embed)
+            frame_crops, valid = crop_boxes(frame.image, np.stack([o.xyxy for o in outputs])[selected])
+            embed[selected[~valid]] = False  # empty or tiny crops: no feature
+            for i, c, ok in zip(selected, frame_crops, valid, strict=True):
+                if ok:
+                    crops.append(c)
+                    if crop_writer is not None and good[i]:
+                        crop_writer.write(frame.camera_id, outputs[i].track_id, frame.index, c)
         pending.append((st, frame, outputs, embed, good))
     stages["track"] += time.perf_counter() - t
     feats = None
@@ -170,6 +177,7 @@ def run(
     detector: Detector | None = None,
     extractor: FeatureExtractor | None | str = "config",
     save_video: bool = False,
+    save_crops: bool = False,
 ) -> RunResult:
     """Decode, detect, track, embed and link every camera of ``inputs``; optionally write the outputs.
 
@@ -192,6 +200,9 @@ def run(
         extractor: an already built ReID extractor, ``None`` for no ReID, or
             ``"config"`` to build it from ``cfg.reid``.
         save_video: also write ``videos/<camera>.mp4`` with boxes and global ids.
+        save_crops: also write the crops that enter tracklet features as
+            ``crops/<global_id>/<camera>/<local_id>_<frame>.jpg`` (needs ``out_dir``
+            and a ReID model; see :mod:`pipeline.crops`).
 
     Returns:
         :class:`~pipeline.results.RunResult`. A camera whose decoding fails is
@@ -234,6 +245,7 @@ def run(
     for r in readers.values():
         r.start()
     stages = dict.fromkeys(("decode", "detect", "track", "reid", "link", "export"), 0.0)
+    crop_writer = CropWriter(Path(out_dir) / "crops") if save_crops and out_dir is not None else None
     active = [s.camera_id for s in runnable]
     max_batch = max(1, min(cfg.detector.batch, detector.max_batch))
     interrupted = False
@@ -245,7 +257,7 @@ def run(
                 t = time.perf_counter()
                 dets = detector.detect(batch)
                 stages["detect"] += time.perf_counter() - t
-                _track_and_embed(batch, dets, states, extractor, stages)
+                _track_and_embed(batch, dets, states, extractor, stages, crop_writer)
             elif active and not ended:
                 wakeup.wait(0.05)
             for cam, error in ended:  # after this batch's frames of that camera
@@ -277,6 +289,8 @@ def run(
             t = time.perf_counter()
             write_tracks(result, out_dir)
             write_trajectories(result, out_dir)
+            if crop_writer is not None:
+                crop_writer.finish(result.tracklets)
             if save_video and not interrupted:
                 write_annotated_videos(result, specs, Path(out_dir) / "videos")
             stages["export"] = time.perf_counter() - t

@@ -153,9 +153,16 @@ def test_a_corrupt_camera_leaves_the_others_identities_intact(tud_run: tuple[Pat
     assert res.cross_camera is not None and res.cross_camera.idf1 >= 70.0, res.format_table()
 
 
-def test_save_video_draws_global_ids(tud_run: tuple[Path, Path], tmp_path: Path) -> None:
+def test_save_video_and_crops(tud_run: tuple[Path, Path], tmp_path: Path) -> None:
     scene, _ = tud_run
-    assert _run(scene / "ov_left", tmp_path / "run", "--max-frames", "12", "--save-video") == 0
+    assert _run(scene / "ov_left", tmp_path / "run", "--max-frames", "12", "--save-video", "--save-crops") == 0
+    # crops are filed by global id, as the generic ReID layout <id>/<camera>/*.jpg
+    crops = tmp_path / "run" / "crops"
+    assert not (crops / ".staging").exists()
+    crop_ids = {int(d.name) for d in crops.iterdir()}
+    track_ids = set(read_mot_txt(tmp_path / "run" / "tracks" / "ov_left.txt")[:, 1].astype(int).tolist())
+    assert crop_ids and crop_ids <= track_ids
+    assert all(f.suffix == ".jpg" for f in crops.glob("*/ov_left/*"))
     path = tmp_path / "run" / "videos" / "ov_left.mp4"
     with av.open(str(path)) as c:
         frames = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
