@@ -288,14 +288,14 @@ def run(
         if out_dir is not None:
             t = time.perf_counter()
             write_tracks(result, out_dir)
-            write_trajectories(result, out_dir)
             if crop_writer is not None:
                 crop_writer.finish(result.tracklets)
             if save_video and not interrupted:
                 write_annotated_videos(result, specs, Path(out_dir) / "videos")
+            result.wall_s = time.perf_counter() - t_start  # trajectories.json: the run up to writing it
+            write_trajectories(result, out_dir)
             stages["export"] = time.perf_counter() - t
         result.wall_s = time.perf_counter() - t_start
         if out_dir is not None:
             write_summary(result, out_dir)
-            write_trajectories(result, out_dir)  # with the final wall time
     return result
