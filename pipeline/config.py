@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, first_line
 
 
 class _Strict(BaseModel):
@@ -191,7 +191,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         try:
             loaded = yaml.safe_load(p.read_text())
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+            raise ConfigError(f"{p}: not valid YAML ({first_line(exc)})") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -17,3 +17,15 @@ class InputError(MtmcError):
 
 class ModelError(MtmcError):
     """A detector or ReID model SPEC is unknown or its weights cannot be loaded."""
+
+
+def first_line(exc: BaseException | str) -> str:
+    """The first non-empty line of an exception's message (or of a string), else the exception's class name.
+
+    Third-party errors (FFmpeg, onnxruntime, torch) often span many lines; user-facing
+    errors quote only this line.
+    """
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(exc).__name__ if isinstance(exc, BaseException) else ""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, first_line
 
 log = logging.getLogger(__name__)
 _global_pool: int | None = None  # intra-op size of onnxruntime's process-wide thread pool, once made
@@ -58,6 +58,4 @@ def open_session(path: Path, device: str, threads: int, what: str) -> ort.Infere
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        text = str(exc).strip()
-        raise ModelError(f"cannot load {what} model {path}: {text.splitlines()[0] if text else type(exc).__name__}") \
-            from None
+        raise ModelError(f"cannot load {what} model {path}: {first_line(exc)}") from None

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import av
 import cv2
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, first_line
 from pipeline.mot_format import SeqInfo, read_seqinfo
 from pipeline.types import Frame
 
@@ -160,7 +160,7 @@ def _video_frames(spec: CameraSpec) -> Iterator[Frame]:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
         raise CameraError(f"{spec.camera_id}: cannot open {spec.source} as a video ({exc.__class__.__name__}: "
-                          f"{_first_line(exc)}); is it a valid video file?") from None
+                          f"{first_line(exc)}); is it a valid video file?") from None
     with container:
         if not container.streams.video:
             raise CameraError(f"{spec.camera_id}: {spec.source} has no video stream")
@@ -185,7 +185,7 @@ def _video_frames(spec: CameraSpec) -> Iterator[Frame]:
         except av.error.FFmpegError as exc:
             raise CameraError(
                 f"{spec.camera_id}: decoding {spec.source} failed after {index} frames "
-                f"({_first_line(exc)}); the file may be truncated or corrupt"
+                f"({first_line(exc)}); the file may be truncated or corrupt"
             ) from None
         if index == 0:
             raise CameraError(f"{spec.camera_id}: {spec.source} contains no decodable frames")
@@ -238,7 +238,3 @@ def probe_fps(spec: CameraSpec) -> float:
     except (av.error.FFmpegError, OSError, IndexError):
         return 0.0
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__

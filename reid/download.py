@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, first_line
 
 CACHE_DIR = Path.home() / ".cache" / "mtmc" / "reid"
 """Where known models are downloaded to (``<name>.pth``)."""
@@ -173,8 +173,7 @@ def download_weights(name: str, cache_dir: Path | None = None, timeout: float = 
         part.replace(dest)
     except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts are OSErrors
         part.unlink(missing_ok=True)
-        reason = getattr(exc, "reason", None) or exc
-        text = str(reason).strip().splitlines()[0] if str(reason).strip() else type(exc).__name__
+        text = first_line(getattr(exc, "reason", None) or exc) or type(exc).__name__
         raise ModelError(
             f"cannot download ReID model {name!r} from {entry.url} ({text}); offline, use a local model: "
             f"{LOCAL_OPTIONS} (or put the checkpoint at {dest})"

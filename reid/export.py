@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, first_line
 from pipeline.onnx_session import open_session
 from reid.preprocess import REID_HW
 
@@ -41,10 +41,6 @@ PARITY_BATCHES = (1, 16)
 INPUT_NAME = "images"
 OUTPUT_NAME = "features"
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def row_cosines(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -133,7 +129,7 @@ def parity_check(
         try:
             got = _onnx_features(session, x)
         except Exception as exc:
-            raise ModelError(f"exported ONNX model {onnx_path} fails at batch {len(x)}: {_first_line(exc)}") from None
+            raise ModelError(f"exported ONNX model {onnx_path} fails at batch {len(x)}: {first_line(exc)}") from None
         if got.shape != ref.shape:
             raise ModelError(
                 f"exported ONNX model {onnx_path}: output shape {got.shape} ≠ torch {ref.shape} (input {key})"
@@ -213,7 +209,7 @@ def export_onnx(
                 )
         except Exception as exc:  # the exporter raises many types
             hint = " (pip install onnx)" if "onnx" in str(exc).lower() and "not installed" in str(exc).lower() else ""
-            raise ModelError(f"ONNX export to {path} failed: {_first_line(exc)}{hint}") from None
+            raise ModelError(f"ONNX export to {path} failed: {first_line(exc)}{hint}") from None
         figures = parity_check(model, tmp, input_hw, sample=sample, min_cosine=min_cosine, seed=seed)
         tmp.replace(path)
     finally:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, first_line
 from reid.extractor import FeatureExtractor
 from reid.preprocess import REID_HW
 
@@ -89,8 +89,7 @@ class TorchReidExtractor(FeatureExtractor):
             with torch.inference_mode():
                 out = self.model(x)
         except RuntimeError as exc:  # shape mismatches, out of memory …
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{self.name}: inference failed: {first}") from None
+            raise ModelError(f"{self.name}: inference failed: {first_line(exc)}") from None
         if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != len(batch):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ModelError(f"{self.name}: expected an N×D feature tensor in eval mode, got {shape}")

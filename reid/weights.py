@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -98,9 +98,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and weights_only errors have many types
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        raise ModelError(f"cannot read ReID weights {path}: {first}") from None
+        raise ModelError(f"cannot read ReID weights {path}: {first_line(exc)}") from None
     return clean_state_dict(obj, str(path))
 
 

@@ -47,7 +47,6 @@ import argparse
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -60,6 +59,7 @@ if str(REPO) not in sys.path:  # run as a plain script from a checkout
 from pipeline.errors import InputError  # noqa: E402
 from pipeline.mot_format import read_mot_txt  # noqa: E402
 from pipeline.sources import CameraError, discover_cameras, iter_frames  # noqa: E402
+from pipeline.video_writer import VideoWriter, pick_codec  # noqa: E402
 
 LAYOUTS = ("overlap", "disjoint", "both")
 """Values of ``--layout``."""
@@ -232,42 +232,6 @@ def _apply_jitter(img: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.nda
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def pick_codec() -> str:
-    """The video encoder to use: ``"libx264"`` when this PyAV build can open it, else ``"mpeg4"``."""
-    try:
-        ctx = av.CodecContext.create("libx264", "w")
-        ctx.width, ctx.height, ctx.pix_fmt = 64, 64, "yuv420p"
-        ctx.time_base = Fraction(1, 25)
-        ctx.open()
-        return "libx264"
-    except (av.error.FFmpegError, ValueError, av.codec.codec.UnknownCodecError):
-        return "mpeg4"
-
-
-class _Writer:
-    """One camera's video encoder (PyAV, yuv420p)."""
-
-    def __init__(self, path: Path, crop: Crop, fps: float, codec: str) -> None:
-        self.container = av.open(str(path), mode="w")
-        rate = Fraction(fps).limit_denominator(1001)
-        self.stream = self.container.add_stream(codec, rate=rate)
-        self.stream.width, self.stream.height, self.stream.pix_fmt = crop.width, crop.height, "yuv420p"
-        if codec == "libx264":
-            self.stream.options = {"crf": "18", "preset": "veryfast"}
-        else:  # MPEG-4 part 2: high bit rate (about 0.5 bit per pixel), near-lossless for these sizes
-            self.stream.bit_rate = max(4_000_000, int(0.5 * crop.width * crop.height * float(rate)))
-
-    def write(self, img: np.ndarray) -> None:
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
-
-    def close(self) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
-
-
 def _source_frames(seq_dir: Path, max_frames: int | None) -> tuple[Iterator[np.ndarray], float]:
     specs = discover_cameras([seq_dir])
     spec = specs[0]
@@ -327,7 +291,7 @@ def make_multicam(
         max_frames: use at most this many frames (from the first); default all frames
             that have pixels (PETS09-S2L1: 300 of the 795 in seqinfo).
         min_visible, min_size: box rule, see :func:`crop_boxes`.
-        codec: PyAV encoder name; default :func:`pick_codec`.
+        codec: PyAV encoder name; default :func:`pipeline.video_writer.pick_codec`.
         overwrite: replace existing camera folders' files instead of refusing.
 
     Returns:
@@ -363,13 +327,13 @@ def make_multicam(
             raise InputError(f"{folder} exists and is not empty (choose another output folder or --overwrite)")
     gains = camera_jitter(len(crops), seed) if jitter else None
 
-    writers: list[_Writer] = []
+    writers: list[VideoWriter] = []
     n = 0
     try:
         for c in crops:
             (out / c.name).mkdir(parents=True, exist_ok=True)
             try:
-                writers.append(_Writer(out / c.name / f"{c.name}.mp4", c, fps, codec))
+                writers.append(VideoWriter(out / c.name / f"{c.name}.mp4", c.width, c.height, fps, codec))
             except (av.error.FFmpegError, ValueError, av.codec.codec.UnknownCodecError) as exc:
                 raise InputError(f"cannot encode with codec {codec!r} ({exc}); try libx264 or mpeg4") from None
         img: np.ndarray | None = first

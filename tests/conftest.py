@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -22,6 +25,18 @@ requires_shared = pytest.mark.skipif(
     not (MOT15 / "PETS09-S2L1").is_dir() or not YOLOX.is_file(),
     reason="../shared (MOT15 sequences and models) is absent; a user's clone does not have it",
 )
+
+
+def load_script(name: str) -> ModuleType:
+    """Import ``scripts/<name>.py`` (scripts are not a package) as module ``name``."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:

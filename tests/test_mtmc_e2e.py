@@ -12,17 +12,15 @@ the thresholds below sit a few points under these.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import av
 import jsonschema
 import numpy as np
 import pytest
-from conftest import MOT15, OSNET_ONNX, REPO, YOLOX, requires_shared
+from conftest import MOT15, OSNET_ONNX, YOLOX, load_script, requires_shared
 
 from pipeline.cli import main
 from pipeline.evaluate import evaluate, match_gt_to_pred, processed_frames
@@ -35,12 +33,7 @@ MODEL_ARGS = ["--detector", f"yolox:{YOLOX}", "--reid", str(OSNET_ONNX), "--no-p
 
 
 def _make_scene(seq: Path, out: Path, **kw: object) -> Path:
-    spec = importlib.util.spec_from_file_location("make_multicam", REPO / "scripts" / "make_multicam.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["make_multicam"] = mod
-    spec.loader.exec_module(mod)
-    mod.make_multicam(seq, out, "both", jitter=True, seed=0, **kw)
+    load_script("make_multicam").make_multicam(seq, out, "both", jitter=True, seed=0, **kw)
     return out
 
 

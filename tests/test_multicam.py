@@ -12,18 +12,15 @@ inside the crop, visible part ≥ 8 px):
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import av
 import cv2
 import numpy as np
 import pytest
-from conftest import MOT15, REPO
+from conftest import MOT15, load_script
 
 from pipeline.cli import main as mtmc_main
 from pipeline.errors import InputError
@@ -42,16 +39,7 @@ requires_footage = pytest.mark.skipif(
 )
 
 
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_multicam", REPO / "scripts" / "make_multicam.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["make_multicam"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mm = _load_script()
+mm = load_script("make_multicam")
 
 
 # --------------------------------------------------------------------------- pure functions

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
-from conftest import MOT15, REPO, requires_shared
+from conftest import MOT15, load_script, requires_shared
 
 from reid.datasets import load_dataset
 
 
-def _script(name: str):  # noqa: ANN202 - a module
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @requires_shared
 def test_crops_split_identities_not_images(tmp_path: Path) -> None:
-    _script("make_multicam").make_multicam(MOT15 / "TUD-Stadtmitte", tmp_path / "scene", max_frames=90)
-    counts = _script("make_reid_crops").make_reid_crops([tmp_path / "scene"], tmp_path / "crops", stride=3,
+    load_script("make_multicam").make_multicam(MOT15 / "TUD-Stadtmitte", tmp_path / "scene", max_frames=90)
+    counts = load_script("make_reid_crops").make_reid_crops([tmp_path / "scene"], tmp_path / "crops", stride=3,
                                                         test_fraction=0.4)
     ds = load_dataset(tmp_path / "crops")
     assert ds.layout == "generic"

@@ -22,7 +22,7 @@ import numpy as np
 from pipeline.config import DetectorConfig
 from pipeline.detectors.base import PERSON_CLASS, Detector
 from pipeline.detectors.preprocess import LetterboxInfo, letterbox, nms, unletterbox_boxes
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, first_line
 from pipeline.onnx_session import open_session
 from pipeline.types import Detections, Frame
 
@@ -280,8 +280,7 @@ class OnnxYoloDetector(Detector):
             try:
                 raw = self.session.run(None, {self.input_name: batch})[0]
             except Exception as exc:  # onnxruntime raises its own untyped errors
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ModelError(f"{self.name}: inference failed: {first}") from None
+                raise ModelError(f"{self.name}: inference failed: {first_line(exc)}") from None
             boxes, scores = self._decode(raw)
             for i, (frame, (_, info)) in enumerate(zip(chunk, prepared, strict=True)):
                 out.append(postprocess(boxes[i], scores[i], info, frame, self.cfg.conf, self.cfg.nms_iou))

@@ -15,7 +15,7 @@ import numpy as np
 
 from pipeline.config import DetectorConfig
 from pipeline.detectors.base import PERSON_CLASS, Detector
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, first_line
 from pipeline.types import Detections, Frame
 
 DEFAULT_IMGSZ = 640
@@ -23,7 +23,7 @@ DEFAULT_IMGSZ = 640
 
 def _load_failure_message(spec: str, exc: BaseException) -> str:
     """One-line ModelError text for a model that ultralytics could not load."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     download = isinstance(exc, ConnectionError) or "download failure" in text.lower()
     if download or (isinstance(exc, FileNotFoundError) and not Path(spec).exists()):
         return (
@@ -103,7 +103,7 @@ class UltralyticsDetector(Detector):
                 verbose=False,
             )
         except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"{self.name}: inference failed: {str(exc).strip().splitlines()[0]}") from None
+            raise ModelError(f"{self.name}: inference failed: {first_line(exc)}") from None
         return [self._to_detections(r, f) for r, f in zip(results, frames, strict=True)]
 
     @staticmethod
