@@ -27,7 +27,12 @@ def trajectories_schema() -> dict[str, Any]:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename."""
+    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename.
+
+    Raises:
+        OSError: the folder cannot be created or written.
+        TypeError: ``data`` holds a value JSON cannot encode.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
@@ -37,7 +42,11 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
 
 def write_tracks(result: RunResult, out_dir: str | Path) -> None:
     """Write ``tracks/<camera>.txt`` (MOTChallenge, global ids) for every camera,
-    a failed one too (its rows up to the failure)."""
+    a failed one too (its rows up to the failure).
+
+    Raises:
+        OSError: ``out_dir`` cannot be created or written.
+    """
     tracks = Path(out_dir) / "tracks"
     tracks.mkdir(parents=True, exist_ok=True)
     for cam in result.cameras.values():
@@ -45,7 +54,7 @@ def write_tracks(result: RunResult, out_dir: str | Path) -> None:
 
 
 def write_summary(result: RunResult, out_dir: str | Path) -> None:
-    """Write ``summary.json``."""
+    """Write ``summary.json`` (fields in the README). Raises ``OSError`` when ``out_dir`` is not writable."""
     write_json_atomic(Path(out_dir) / "summary.json", result.summary())
 
 
@@ -120,5 +129,5 @@ def trajectories(result: RunResult) -> dict[str, Any]:
 
 
 def write_trajectories(result: RunResult, out_dir: str | Path) -> None:
-    """Write ``trajectories.json``."""
+    """Write ``trajectories.json`` (:func:`trajectories`). Raises ``OSError`` when ``out_dir`` is not writable."""
     write_json_atomic(Path(out_dir) / "trajectories.json", trajectories(result))
