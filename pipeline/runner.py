@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from pipeline.config import MtmcConfig
@@ -25,45 +24,13 @@ from pipeline.errors import InputError
 from pipeline.export import write_summary, write_tracks, write_trajectories
 from pipeline.reader import CameraReader, EndOfStream
 from pipeline.results import CameraResult, RunResult
-from pipeline.sources import CameraSpec, discover_cameras, probe_fps
-from pipeline.tracklets import TrackletBuilder
+from pipeline.sources import CameraSpec, discover_cameras
+from pipeline.stages import CameraState, track_and_embed
 from pipeline.types import Frame, Tracklet
 from pipeline.video_writer import write_annotated_videos
 from reid.extractor import FeatureExtractor
 from reid.factory import build_reid
-from reid.preprocess import crop_boxes
-from trackers.byte_tracker import ByteTracker
 from trackers.linking import link_tracklets_detailed
-
-
-class _CameraState:
-    """Mutable per-camera state of a run (tracker, tracklet builder, progress bar)."""
-
-    def __init__(self, spec: CameraSpec, cfg: MtmcConfig, bar: tqdm | None):
-        self.spec = spec
-        self.tracker = ByteTracker(cfg.tracker)
-        self.builder = TrackletBuilder(spec.camera_id, cfg.tracklets)
-        self.bar = bar
-        self.result = CameraResult(spec.camera_id, spec.source, spec.kind, fps=probe_fps(spec))
-        if spec.seqinfo is not None:
-            self.result.width, self.result.height = spec.seqinfo.width, spec.seqinfo.height
-
-    def count(self, frame: Frame) -> None:
-        r = self.result
-        r.frames += 1
-        r.width, r.height = frame.width, frame.height
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def finish(self, error: str | None) -> CameraResult:
-        r = self.result
-        r.tracklets = self.builder.finish()
-        if error is not None:
-            r.status, r.error = "failed", error
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-        return r
 
 
 def _frame_count(spec: CameraSpec) -> int | None:
@@ -101,45 +68,6 @@ def _gather(readers: dict[str, CameraReader], active: list[str], max_batch: int
             took = True
         active[:] = active[1:] + active[:1]
     return batch, ended
-
-
-def _track_and_embed(batch: list[Frame], dets: list, states: dict[str, _CameraState],
-                     extractor: FeatureExtractor | None, stages: dict[str, float],
-                     crop_writer: CropWriter | None = None) -> None:
-    """Track every frame of the batch, then embed the selected crops of all cameras in one call
-    (and save the good ones with ``crop_writer``)."""
-    t = time.perf_counter()
-    pending = []  # (state, frame, outputs, embed mask, good mask)
-    crops: list[np.ndarray] = []
-    for frame, d in zip(batch, dets, strict=True):
-        st = states[frame.camera_id]
-        outputs = st.tracker.update(d, frame.timestamp, frame.index)
-        st.count(frame)
-        embed, good = st.builder.select(frame, outputs)
-        if extractor is None or frame.image is None or not embed.any():
-            embed[:] = False
-        else:
-            selected = np.flatnonzero(embed)
-            frame_crops, valid = crop_boxes(frame.image, np.stack([o.xyxy for o in outputs])[selected])
-            embed[selected[~valid]] = False  # empty or tiny crops: no feature
-            for i, c, ok in zip(selected, frame_crops, valid, strict=True):
-                if ok:
-                    crops.append(c)
-                    if crop_writer is not None and good[i]:
-                        crop_writer.write(frame.camera_id, outputs[i].track_id, frame.index, c)
-        pending.append((st, frame, outputs, embed, good))
-    stages["track"] += time.perf_counter() - t
-    feats = None
-    if crops:
-        assert extractor is not None
-        t = time.perf_counter()
-        feats = extractor.embed(crops)
-        stages["reid"] += time.perf_counter() - t
-    j = 0
-    for st, frame, outputs, embed, good in pending:
-        k = int(embed.sum())
-        st.builder.add(frame, outputs, feats[j:j + k] if k else None, embed, good)
-        j += k
 
 
 def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[str, Any]:
@@ -229,10 +157,10 @@ def run(
     if isinstance(extractor, str):
         extractor = build_reid(cfg.reid, default_device=cfg.detector.device)
     progress = None if cfg.output.progress else True  # None: tqdm shows bars only on a terminal
-    states: dict[str, _CameraState] = {}
+    states: dict[str, CameraState] = {}
     for i, s in enumerate(specs):
         bar = tqdm(total=_frame_count(s), desc=s.camera_id[:20], unit="f", position=i, leave=True, disable=progress)
-        states[s.camera_id] = _CameraState(s, cfg, bar)
+        states[s.camera_id] = CameraState(s, cfg, bar)
     results: dict[str, CameraResult] = {}
     for s in specs:
         if s not in runnable:
@@ -257,7 +185,7 @@ def run(
                 t = time.perf_counter()
                 dets = detector.detect(batch)
                 stages["detect"] += time.perf_counter() - t
-                _track_and_embed(batch, dets, states, extractor, stages, crop_writer)
+                track_and_embed(batch, dets, states, extractor, stages, crop_writer)
             elif active and not ended:
                 wakeup.wait(0.05)
             for cam, error in ended:  # after this batch's frames of that camera
