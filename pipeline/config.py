@@ -48,12 +48,20 @@ class DetectorConfig(_Strict):
 
 
 class TrackerConfig(_Strict):
-    """ByteTrack-style per-camera tracker (Zhang et al., ECCV 2022).
+    """Per-camera tracker (see ``trackers/factory.py`` for the types and their papers).
 
     Times are seconds taken from frame timestamps, so 7 fps and 30 fps video
     age tracks alike.
     """
 
+    type: Literal["sort", "bytetrack", "fused"] = Field(
+        "fused",
+        description=(
+            "'sort': SORT baseline (Bewley et al. 2016); 'bytetrack': ByteTrack two-stage IoU "
+            "(Zhang et al. 2022); 'fused': ByteTrack stages + Mahalanobis gating + BoT-SORT "
+            "IoU/appearance fusion + CMC, batched Kalman filter"
+        ),
+    )
     high_thresh: float = Field(0.5, ge=0.0, le=1.0, description="first-stage detection score")
     low_thresh: float = Field(0.1, ge=0.0, le=1.0, description="second-stage minimum score")
     new_track_thresh: float = Field(0.6, ge=0.0, le=1.0, description="score to start a track")
@@ -63,6 +71,35 @@ class TrackerConfig(_Strict):
     min_hits: int = Field(3, ge=1, description="hits before a tentative track is confirmed")
     max_age_s: float = Field(1.0, gt=0.0, description="delete a track lost for longer (s)")
     min_box_area: float = Field(10.0, ge=0.0, description="drop outputs smaller than this (px²)")
+    appearance: bool = Field(
+        False,
+        description=(
+            "'fused': use ReID features of the detections in association (needs a ReID model; "
+            "costs extra ReID time, see README 'Trackers')"
+        ),
+    )
+    gating: Literal["none", "appearance", "all"] = Field(
+        "appearance",
+        description=(
+            "'fused': 95% Mahalanobis gate of the Kalman prediction; 'appearance': appearance may only "
+            "vouch for pairs inside it; 'all': pairs outside are never matched"
+        ),
+    )
+    appearance_thresh: float = Field(
+        0.25, ge=0.0, le=1.0, description="'fused': max appearance distance (1 - cos)/2 a match may use"
+    )
+    meas_std: float = Field(
+        0.05, gt=0.0, le=1.0, description="'fused': Kalman measurement std, fraction of the box width/height"
+    )
+    proximity_iou: float = Field(0.5, ge=0.0, le=1.0, description="'fused': min IoU for appearance to count")
+    feature_alpha: float = Field(0.9, ge=0.0, lt=1.0, description="'fused': EMA weight of a track's old feature")
+    feature_interval_s: float = Field(
+        0.5, ge=0.0, description="'fused': embed a track's detection at least this often (s); ambiguous ones always"
+    )
+    cmc: Literal["none", "sparse_flow", "ecc"] = Field(
+        "none", description="'fused': camera motion compensation; 'none' for fixed cameras"
+    )
+    cmc_downscale: int = Field(2, ge=1, le=16, description="'fused': frames shrunk by this factor for CMC")
 
     @model_validator(mode="after")
     def _thresholds(self) -> TrackerConfig:
@@ -128,12 +165,74 @@ class LinkConfig(_Strict):
     lambda_: float = Field(0.3, ge=0.0, le=1.0, alias="lambda", description="weight of the original distance")
     threshold: float = Field(0.4, gt=0.0, description="clustering stops above this distance")
     max_gap_s: float | None = Field(None, gt=0.0, description="tracklets further apart in time (s) cannot link")
+    mode: Literal["offline", "incremental"] = Field(
+        "offline",
+        description=(
+            "'offline': cluster all tracklets once at the end; 'incremental': link tracklets as they end "
+            "(trackers/incremental.py, stable ids, merges recorded)"
+        ),
+    )
+    method: Literal["auto", "dense", "sparse"] = Field(
+        "auto", description="offline: 'dense' N×N, 'sparse' kNN candidate graph (faiss), 'auto': dense up to dense_max"
+    )
+    dense_max: int = Field(2000, ge=1, description="'auto' method: dense up to this many tracklets with features")
+    index: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="sparse method's kNN index; 'auto': exact 'flat' up to exact_max items, 'ivf' beyond"
+    )
+    exact_max: int = Field(20000, ge=1, description="'auto' index: exact search up to this many items")
+    candidates: int = Field(
+        20, ge=1, description="sparse: candidate neighbours per tracklet; incremental: identities searched per tracklet"
+    )
+    threads: int = Field(0, ge=0, description="faiss threads; 0 = all cores")
+    window_s: float | None = Field(
+        None, gt=0.0, description="compare only tracklets at most this far apart in time (s); None = all"
+    )
+    incremental_batch_s: float = Field(
+        1.0, gt=0.0, description="incremental mode in 'mtmc run': stream seconds of ended tracklets per batch"
+    )
+    topology: dict[str, dict[str, bool | list[float]]] = Field(
+        default_factory=dict,
+        description=(
+            "camera pairs: CAM_A: {CAM_B: false} never link; CAM_A: {CAM_B: [min_s, max_s]} transit window "
+            "between leaving one and entering the other; unlisted pairs: compatible, any gap"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _topology(self) -> LinkConfig:
+        from trackers.topology import validate_topology  # late: trackers imports this module
+
+        validate_topology(self.topology, "linking.topology")
+        return self
 
 
 class OutputConfig(_Strict):
     """What ``mtmc run`` writes besides ``tracks/`` and ``summary.json``."""
 
     progress: bool = Field(True, description="progress bars per camera on a terminal")
+
+
+class LiveConfig(_Strict):
+    """``mtmc live``: streams, timeouts, reconnects and how often files are (re)written. Times in seconds."""
+
+    sources: list[str] = Field(
+        default_factory=list,
+        description="streams when none is given on the command line: 'rtsp://...', 'http://...', a video file "
+                    "(played in real time), or 'name=URL' to name the camera",
+    )
+    open_timeout_s: float = Field(10.0, gt=0.0, description="give up opening a stream after this long")
+    read_timeout_s: float = Field(5.0, gt=0.0, description="give up a read that blocks this long, then reconnect")
+    stall_s: float = Field(5.0, gt=0.0, description="watchdog: a stream with no frame for this long is down")
+    backoff_initial_s: float = Field(0.5, gt=0.0, description="first reconnect delay (doubles per failure)")
+    backoff_max_s: float = Field(30.0, gt=0.0, description="longest reconnect delay")
+    backoff_jitter: float = Field(0.2, ge=0.0, le=1.0, description="reconnect delays vary by up to this fraction")
+    realtime_files: bool = Field(True, description="play video files at their frame rate, as a live stream")
+    loop_files: bool = Field(False, description="replay a video file from the start when it ends")
+    trajectories_every_s: float = Field(10.0, gt=0.0, description="rewrite OUT/trajectories.json this often")
+    stats_every_s: float = Field(5.0, gt=0.0, description="write a 'stats' event this often")
+    link_after_s: float | None = Field(
+        3.0, gt=0.0, description="link a track still in view after this long (None: only when it ends)"
+    )
 
 
 class MtmcConfig(_Strict):
@@ -146,6 +245,7 @@ class MtmcConfig(_Strict):
     tracklets: TrackletConfig = TrackletConfig()
     linking: LinkConfig = LinkConfig()
     output: OutputConfig = OutputConfig()
+    live: LiveConfig = LiveConfig()
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:

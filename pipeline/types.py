@@ -75,12 +75,16 @@ class TrackOutput:
         track_id: per-camera track id (counted per tracker instance, from 1).
         xyxy: 4 ``float32`` box, pixels.
         score: detection score of the matched detection.
+        det_index: row of the matched detection in the frame's
+            :class:`Detections` (so its ReID feature can be reused), or -1
+            when the tracker does not say.
     """
 
     frame: int
     track_id: int
     xyxy: np.ndarray
     score: float
+    det_index: int = -1
 
 
 def xyxy_to_tlwh(xyxy: np.ndarray) -> np.ndarray:

@@ -45,6 +45,7 @@ import numpy as np
 
 from pipeline.config import TrackerConfig
 from pipeline.types import Detections, TrackOutput
+from trackers.base import TrackerClock, valid_detections
 from trackers.kalman_filter import BoxKalmanFilter
 from trackers.matching import iou_matrix, linear_assignment
 from trackers.track import Track, TrackState
@@ -52,10 +53,14 @@ from trackers.track import Track, TrackState
 _FORBIDDEN = 1e6  # cost of a pair with no overlap: never matched
 
 
-def _iou_associate(
+def iou_associate(
     tracks: Sequence[Track], boxes: np.ndarray, min_iou: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Match tracks (predicted boxes) to N×4 boxes on ``1 - IoU`` with ``IoU >= min_iou`` and ``IoU > 0``."""
+    """Match tracks (predicted boxes) to N×4 boxes on ``1 - IoU`` with ``IoU >= min_iou`` and ``IoU > 0``.
+
+    Returns:
+        ``(matches K×2 (track, box) positions, unmatched tracks, unmatched boxes)``, int64.
+    """
     if len(tracks) == 0 or len(boxes) == 0:
         return linear_assignment(np.zeros((len(tracks), len(boxes))), 1.0)
     track_boxes = np.stack([t.xyxy for t in tracks])
@@ -67,7 +72,7 @@ def _iou_associate(
     return linear_assignment(cost, thresh)
 
 
-class ByteTracker:
+class ByteTracker(TrackerClock):
     """ByteTrack two-stage IoU tracker for one camera, with time in seconds.
 
     Args:
@@ -76,7 +81,13 @@ class ByteTracker:
             (to change its noise levels); default ``BoxKalmanFilter``.
 
     See the module docstring for the algorithm, confirmation rule and output box.
+
+    Attributes:
+        wants_image / wants_features: False (the :class:`~trackers.base.Tracker` interface).
     """
+
+    wants_image = False
+    wants_features = False
 
     def __init__(
         self,
@@ -91,22 +102,23 @@ class ByteTracker:
     def reset(self) -> None:
         """Forget every track and restart ids at 1 (e.g. for a new stream)."""
         self._tracks: list[Track] = []
-        self._next_id = 1
-        self._last_time: float | None = None
-        self._frames_seen = 0
+        self._reset_clock()
 
     @property
     def tracks(self) -> list[Track]:
         """Live tracks (tentative, confirmed and lost), a new list."""
         return list(self._tracks)
 
-    @property
-    def num_confirmed(self) -> int:
-        """Number of tracks ever confirmed by this instance (= the largest id given)."""
-        return self._next_id - 1
-
-    def update(self, dets: Detections, timestamp: float, frame_index: int) -> list[TrackOutput]:
-        """Track one frame.
+    def update(
+        self,
+        dets: Detections,
+        timestamp: float,
+        frame_index: int,
+        image: np.ndarray | None = None,
+        features: np.ndarray | None = None,
+    ) -> list[TrackOutput]:
+        """Track one frame (``image`` and ``features`` are accepted for the
+        :class:`~trackers.base.Tracker` interface and ignored: motion and IoU only).
 
         Args:
             dets: this frame's detections (``xyxy`` N×4 float32 pixels, ``score`` N
@@ -125,26 +137,9 @@ class ByteTracker:
             ValueError: ``timestamp`` is not finite or earlier than the previous one.
         """
         cfg = self.cfg
-        t = float(timestamp)
-        if not np.isfinite(t):
-            raise ValueError(f"timestamp must be a finite number of seconds, got {timestamp}")
-        if self._last_time is not None and t < self._last_time:
-            raise ValueError(
-                f"timestamp {t} s is earlier than the previous frame's {self._last_time} s; "
-                "frames must be given in time order (call reset() for a new stream)"
-            )
-        early = self._frames_seen < cfg.min_hits
-        self._last_time = t
-        self._frames_seen += 1
+        t, _, early = self._begin_frame(timestamp, cfg.min_hits)
 
-        boxes = np.asarray(dets.xyxy, dtype=np.float64).reshape(-1, 4)
-        scores = np.asarray(dets.score, dtype=np.float64).reshape(-1)
-        valid = (
-            np.all(np.isfinite(boxes), axis=1)
-            & np.isfinite(scores)
-            & (boxes[:, 2] > boxes[:, 0])
-            & (boxes[:, 3] > boxes[:, 1])
-        )
+        boxes, scores, valid = valid_detections(dets)
         high_idx = np.flatnonzero(valid & (scores >= cfg.high_thresh))
         low_idx = np.flatnonzero(valid & (scores >= cfg.low_thresh) & (scores < cfg.high_thresh))
 
@@ -164,14 +159,14 @@ class ByteTracker:
 
         # Stage 1: high-score detections vs confirmed + lost tracks.
         pool = [trk for trk in self._tracks if trk.state in (TrackState.CONFIRMED, TrackState.LOST)]
-        matches, um_pool, um_high = _iou_associate(pool, boxes[high_idx], cfg.match_iou)
+        matches, um_pool, um_high = iou_associate(pool, boxes[high_idx], cfg.match_iou)
         for r, c in matches:
             _apply(pool[r], int(high_idx[c]))
         high_left = high_idx[um_high]
 
         # Stage 2: low-score detections vs confirmed tracks still unmatched (not lost ones).
         tracked_left = [pool[i] for i in um_pool if pool[i].state is TrackState.CONFIRMED]
-        matches, um_tracked, _ = _iou_associate(tracked_left, boxes[low_idx], cfg.second_match_iou)
+        matches, um_tracked, _ = iou_associate(tracked_left, boxes[low_idx], cfg.second_match_iou)
         for r, c in matches:
             _apply(tracked_left[r], int(low_idx[c]))
         for i in um_tracked:
@@ -179,7 +174,7 @@ class ByteTracker:
 
         # Stage 3: tentative tracks vs the high-score detections left.
         tentative = [trk for trk in self._tracks if trk.state is TrackState.TENTATIVE]
-        matches, um_tent, um_left = _iou_associate(tentative, boxes[high_left], cfg.tentative_match_iou)
+        matches, um_tent, um_left = iou_associate(tentative, boxes[high_left], cfg.tentative_match_iou)
         for r, c in matches:
             trk = tentative[r]
             _apply(trk, int(high_left[c]))
@@ -211,8 +206,3 @@ class ByteTracker:
             out.append(TrackOutput(int(frame_index), trk.track_id, b.copy(), trk.score))
         out.sort(key=lambda o: o.track_id)
         return out
-
-    def _take_id(self) -> int:
-        tid = self._next_id
-        self._next_id += 1
-        return tid

@@ -59,27 +59,18 @@ def cxcywh_to_xyxy(cxcywh: np.ndarray) -> np.ndarray:
     return out
 
 
-class BoxKalmanFilter:
-    """Kalman filter of one box, state ``[cx, cy, w, h, vx, vy, vw, vh]`` (px, px/s).
-
-    Wraps :class:`filterpy.kalman.KalmanFilter` (``dim_x=8, dim_z=4``); the
-    transition ``F`` and process noise ``Q`` are rebuilt at every :meth:`predict`
-    from the elapsed time, the measurement noise ``R`` at every :meth:`update` from
-    the predicted box size (see the module docstring for the model).
+class BoxNoise:
+    """Noise levels of the box Kalman filters, each a fraction of the box width (x, w) or height (y, h).
 
     Args:
-        std_meas: measurement standard deviation as a fraction of the box size
-            (dimensionless); the initial position uncertainty is twice this.
-        std_rw: random-walk standard deviation of positions and sizes, as a
-            fraction of the box size per √second.
-        std_acc: white-noise acceleration standard deviation, as a fraction of the
-            box size per second^1.5.
-        std_vel_init: initial velocity standard deviation, as a fraction of the
-            box size per second.
+        std_meas: measurement standard deviation (dimensionless); the initial
+            position uncertainty is twice this.
+        std_rw: random-walk standard deviation of positions and sizes, per √second.
+        std_acc: white-noise acceleration standard deviation, per second^1.5.
+        std_vel_init: initial velocity standard deviation, per second.
 
     Raises:
-        ValueError: a standard deviation is negative or not finite, or
-            ``std_meas`` is zero.
+        ValueError: a standard deviation is negative or not finite, or ``std_meas`` is zero.
     """
 
     def __init__(
@@ -103,9 +94,32 @@ class BoxKalmanFilter:
         self.std_rw = float(std_rw)
         self.std_acc = float(std_acc)
         self.std_vel_init = float(std_vel_init)
-        self._kf = KalmanFilter(dim_x=8, dim_z=4)
-        self._kf.H = np.hstack([np.eye(4), np.zeros((4, 4))])
-        self._initiated = False
+
+
+class BoxKalmanFilter(BoxNoise):
+    """Kalman filter of one box, state ``[cx, cy, w, h, vx, vy, vw, vh]`` (px, px/s).
+
+    Wraps :class:`filterpy.kalman.KalmanFilter` (``dim_x=8, dim_z=4``); the
+    transition ``F`` and process noise ``Q`` are rebuilt at every :meth:`predict`
+    from the elapsed time, the measurement noise ``R`` at every :meth:`update` from
+    the predicted box size (see the module docstring for the model).
+
+    Args:
+        std_meas: measurement standard deviation as a fraction of the box size
+            (dimensionless); the initial position uncertainty is twice this.
+        std_rw: random-walk standard deviation of positions and sizes, as a
+            fraction of the box size per √second.
+        std_acc: white-noise acceleration standard deviation, as a fraction of the
+            box size per second^1.5.
+        std_vel_init: initial velocity standard deviation, as a fraction of the
+            box size per second.
+
+    Raises:
+        ValueError: a standard deviation is negative or not finite, or
+            ``std_meas`` is zero.
+    """
+
+    _kf: KalmanFilter | None = None  # created by initiate()
 
     # ------------------------------------------------------------------ matrices
     @staticmethod
@@ -148,10 +162,11 @@ class BoxKalmanFilter:
         """
         z = self._check_box(measurement)
         s = self._scales(z)
+        self._kf = KalmanFilter(dim_x=8, dim_z=4)
+        self._kf.H = np.hstack([np.eye(4), np.zeros((4, 4))])
         self._kf.x = np.concatenate([z, np.zeros(4)]).reshape(8, 1)
         std = np.concatenate([2.0 * self.std_meas * s, self.std_vel_init * s])
         self._kf.P = np.diag(std**2)
-        self._initiated = True
 
     def predict(self, dt: float) -> None:
         """Advance the state by ``dt`` seconds (``dt = 0`` leaves it unchanged).
@@ -163,12 +178,11 @@ class BoxKalmanFilter:
             ValueError: ``dt`` is negative or not finite.
             RuntimeError: :meth:`initiate` has not been called.
         """
-        self._require_initiated()
+        kf = self._filter()
         if not np.isfinite(dt) or dt < 0:
             raise ValueError(f"dt must be a finite number of seconds >= 0, got {dt}")
         if dt == 0:
             return
-        kf = self._kf
         kf.predict(F=self.transition_matrix(dt), Q=self.process_noise(dt, kf.x[:4, 0]))
         for i in (2, 3):
             if kf.x[i, 0] < 1.0:
@@ -185,9 +199,9 @@ class BoxKalmanFilter:
             ValueError: the box is not 4 finite numbers with ``x2 > x1`` and ``y2 > y1``.
             RuntimeError: :meth:`initiate` has not been called.
         """
-        self._require_initiated()
+        kf = self._filter()
         z = self._check_box(measurement)
-        self._kf.update(z.reshape(4, 1), R=self.measurement_noise(self._kf.x[:4, 0]))
+        kf.update(z.reshape(4, 1), R=self.measurement_noise(kf.x[:4, 0]))
 
     def gating_distance(self, measurements: np.ndarray, only_position: bool = False) -> np.ndarray:
         """Squared Mahalanobis distance between the state and measured boxes.
@@ -205,9 +219,8 @@ class BoxKalmanFilter:
         Raises:
             RuntimeError: :meth:`initiate` has not been called.
         """
-        self._require_initiated()
+        kf = self._filter()
         z = xyxy_to_cxcywh(np.asarray(measurements, dtype=np.float64).reshape(-1, 4))
-        kf = self._kf
         mean = (kf.H @ kf.x)[:, 0]
         cov = kf.H @ kf.P @ kf.H.T + self.measurement_noise(mean)
         if only_position:
@@ -221,23 +234,23 @@ class BoxKalmanFilter:
     @property
     def mean(self) -> np.ndarray:
         """8 ``float64`` state ``[cx, cy, w, h, vx, vy, vw, vh]`` (px, px/s), a copy."""
-        return self._kf.x[:, 0].copy()
+        return self._filter().x[:, 0].copy()
 
     @property
     def covariance(self) -> np.ndarray:
         """8×8 ``float64`` state covariance, a copy."""
-        return self._kf.P.copy()
+        return self._filter().P.copy()
 
     @property
     def xyxy(self) -> np.ndarray:
         """4 ``float32`` current box ``(x1, y1, x2, y2)`` in pixels."""
-        self._require_initiated()
-        return cxcywh_to_xyxy(self._kf.x[:4, 0]).astype(np.float32)
+        return cxcywh_to_xyxy(self._filter().x[:4, 0]).astype(np.float32)
 
     # ------------------------------------------------------------------ helpers
-    def _require_initiated(self) -> None:
-        if not self._initiated:
+    def _filter(self) -> KalmanFilter:
+        if self._kf is None:
             raise RuntimeError("BoxKalmanFilter used before initiate(measurement)")
+        return self._kf
 
     @staticmethod
     def _check_box(measurement: np.ndarray) -> np.ndarray:

@@ -81,6 +81,10 @@ def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.n
     keep = c[rows, cols] <= thresh
     rows, cols = rows[keep], cols[keep]
     matches = np.stack([rows, cols], axis=1).astype(np.int64) if len(rows) else np.zeros((0, 2), np.int64)
-    unmatched_rows = np.setdiff1d(np.arange(m, dtype=np.int64), rows)
-    unmatched_cols = np.setdiff1d(np.arange(n, dtype=np.int64), cols)
+    free_rows = np.ones(m, bool)
+    free_rows[rows] = False
+    free_cols = np.ones(n, bool)
+    free_cols[cols] = False
+    unmatched_rows = np.flatnonzero(free_rows)
+    unmatched_cols = np.flatnonzero(free_cols)
     return matches, unmatched_rows, unmatched_cols
