@@ -67,7 +67,8 @@ def trajectories(result: RunResult) -> dict[str, Any]:
 
     Identities are sorted by global id; each holds one segment per tracklet
     (camera, local track id, first/last frame (0-based) and time (s)) with its
-    per-frame boxes (``xyxy``, pixels) and scores.
+    per-frame boxes (``xyxy``, pixels) and scores. ``merges`` lists the identity
+    merges of incremental linking (ids in ``identities`` are already resolved).
     """
     by_gid: dict[int, list] = {}
     for cam in result.cameras.values():
@@ -121,6 +122,7 @@ def trajectories(result: RunResult) -> dict[str, Any]:
             for c in result.cameras.values()
         ],
         "identities": identities,
+        "merges": list(result.merges),
         "tracklets_without_feature": [
             {"camera": c.camera_id, "local_id": int(t.local_id), "boxes": len(t)}
             for c in result.cameras.values() for t in c.tracklets if t.feature is None

@@ -97,6 +97,8 @@ class RunResult:
         config: the validated config as a dict.
         reid: description of the ReID model, ``None`` without ReID.
         linking: linking statistics (tracklets, identities, cross-camera identities).
+        merges: identity merges of incremental linking, ``{"global_id", "merged_into",
+            "time"}`` (s, stream clock) in stream order; empty offline.
         created: ISO 8601 UTC time the run started.
         interrupted: the run was stopped early (Ctrl-C); results are partial.
     """
@@ -108,6 +110,7 @@ class RunResult:
     config: dict[str, Any]
     reid: str | None = None
     linking: dict[str, Any] = field(default_factory=dict)
+    merges: list[dict[str, Any]] = field(default_factory=list)
     created: str = ""
     interrupted: bool = False
 

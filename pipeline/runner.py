@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
-from pipeline.config import MtmcConfig
+from pipeline.config import LinkConfig, MtmcConfig
 from pipeline.crops import CropWriter
 from pipeline.detectors.base import Detector
 from pipeline.detectors.factory import build_detector
@@ -30,6 +31,7 @@ from pipeline.types import Frame, Tracklet
 from pipeline.video_writer import write_annotated_videos
 from reid.extractor import FeatureExtractor
 from reid.factory import build_reid
+from trackers.incremental import IncrementalLinker
 from trackers.linking import link_tracklets_detailed
 
 
@@ -70,13 +72,50 @@ def _gather(readers: dict[str, CameraReader], active: list[str], max_batch: int
     return batch, ended
 
 
+def _link_incremental(tracklets: list[Tracklet], cfg: LinkConfig) -> list[dict[str, Any]]:
+    """Link as live mode would: tracklets in order of ``end_time``, in batches of
+    ``cfg.incremental_batch_s`` seconds of stream time, through one
+    :class:`~trackers.incremental.IncrementalLinker`. Afterwards every
+    tracklet's ``global_id`` is its resolved id (merges applied); returns the
+    merges as ``{"global_id", "merged_into", "time"}`` dicts in stream order."""
+    linker = IncrementalLinker(cfg)
+    order = sorted(tracklets, key=lambda t: (t.end_time, t.camera_id, t.local_id))
+    merges: list[dict[str, Any]] = []
+    start = 0
+    while start < len(order):
+        stop = start + 1
+        limit = (np.floor(order[start].end_time / cfg.incremental_batch_s) + 1) * cfg.incremental_batch_s
+        while stop < len(order) and order[stop].end_time < limit:
+            stop += 1
+        for e in linker.add(order[start:stop]):
+            if e.kind == "identity_merged":
+                merges.append({"global_id": e.global_id, "merged_into": e.merged_into, "time": round(e.time, 3)})
+        start = stop
+    for t in tracklets:
+        t.global_id = linker.resolve(int(t.global_id or 0))
+    return merges
+
+
 def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[str, Any]:
-    """Give every tracklet a global id (linked across cameras when ReID and linking are on)."""
+    """Give every tracklet a global id (linked across cameras when ReID and linking are on).
+
+    Returns the ``linking`` summary (method, counts, ``merges``: number of
+    identity merges, 0 offline) plus ``merge_events``, the merges themselves
+    (see :func:`_link_incremental`), which the caller moves to the result.
+    """
     linkable = [t for t in tracklets if len(t) >= cfg.tracklets.min_length]
-    if with_reid and cfg.linking.enabled and linkable:
-        res = link_tracklets_detailed(linkable, cfg.linking)
+    merges: list[dict[str, Any]] = []
+    lc = cfg.linking
+    if with_reid and lc.enabled and linkable and lc.mode == "incremental":
+        merges = _link_incremental(linkable, lc)
+        method = (f"incremental: each {lc.incremental_batch_s} s batch clustered with the identities near it, "
+                  f"cosine average linkage at {lc.threshold}")
+    elif with_reid and lc.enabled and linkable:
+        res = link_tracklets_detailed(linkable, lc)
         method = f"k-reciprocal re-ranked (k1={res.k1}, k2={res.k2})" if res.k1 else "cosine"
-        method += f" distance, constrained average-linkage clustering at {cfg.linking.threshold}"
+        method += f" distance, constrained average-linkage clustering at {lc.threshold}"
+        if res.method == "sparse":
+            method = f"sparse ({res.num_candidate_pairs} candidate pairs) {method}"
     else:
         linkable = []
         method = "no linking (" + ("linking.enabled is false" if with_reid else "no ReID model") + ")"
@@ -91,10 +130,13 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[s
         cams_per_id.setdefault(int(t.global_id or 0), set()).add(t.camera_id)
     return {
         "method": method,
+        "mode": lc.mode,
         "tracklets": len(tracklets),
         "tracklets_without_feature": sum(t.feature is None for t in tracklets),
         "identities": len(cams_per_id),
         "cross_camera_identities": sum(len(c) > 1 for c in cams_per_id.values()),
+        "merges": len(merges),
+        "merge_events": merges,
     }
 
 
@@ -111,7 +153,7 @@ def run(
 
     Frames of all cameras are gathered round-robin (at most one frame per camera
     per round, up to ``cfg.detector.batch`` frames) and go through the detector
-    in one call; each camera has its own :class:`~trackers.byte_tracker.ByteTracker`;
+    in one call; each camera has its own tracker (``tracker.type``, see :func:`trackers.factory.build_tracker`);
     the crops that the embedding policy selects in that frame step, over all
     cameras, are embedded in one ReID call. When the input ends, every track
     becomes a :class:`~pipeline.types.Tracklet` and
@@ -212,6 +254,7 @@ def run(
         )
         t = time.perf_counter()
         result.linking = _link(result.tracklets, cfg, extractor is not None)
+        result.merges = result.linking.pop("merge_events")
         stages["link"] = time.perf_counter() - t
         if out_dir is not None:
             t = time.perf_counter()

@@ -5,11 +5,16 @@ re-ranking (Zhong et al., CVPR 2017; :mod:`reid.rerank`) → agglomerative
 clustering with average linkage (UPGMA; Sokal & Michener 1958) under
 cannot-link constraints (constrained agglomerative clustering, cf. Davidson &
 Ravi, "Agglomerative hierarchical clustering with constraints", SDM 2005),
-stopped at a distance threshold.
+stopped at a distance threshold. Two methods: dense N×N matrices, or for
+10⁵ tracklets and more a sparse kNN candidate graph (faiss;
+:mod:`reid.rerank_sparse`, :mod:`trackers.sparse_cluster`). Online linking
+with stable ids is :mod:`trackers.incremental`.
 
 Cannot-link constraints encode what appearance cannot: two tracklets of one
-camera that coexist in time are two people, and (optionally) tracklets further
-apart in time than ``max_gap_s`` are not linked. Timestamps of all cameras are
+camera that coexist in time are two people, (optionally) tracklets further
+apart in time than ``max_gap_s`` / ``window_s`` are not linked, and camera
+pairs of ``linking.topology`` are incompatible or need a transit time in a
+window (:mod:`trackers.topology`). Timestamps of all cameras are
 assumed to share one clock (seconds from the start of each stream, streams
 started together).
 """
@@ -19,10 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
 from reid.rerank import effective_k, rerank_distance
+from reid.rerank_sparse import knn, normalize_rows, pair_cosine_distance, sorted_unique, sparse_rerank_pairs
+from trackers.sparse_cluster import sparse_agglomerative
+from trackers.topology import PairRules
 
 __all__ = [
     "LinkResult",
@@ -61,19 +70,7 @@ def cannot_link_matrix(tracklets: list[Tracklet], max_gap_s: float | None = None
     """
     if max_gap_s is not None and max_gap_s < 0:
         raise ValueError(f"max_gap_s must be >= 0 or None, got {max_gap_s}")
-    n = len(tracklets)
-    if any(len(t.timestamps) == 0 for t in tracklets):
-        raise ValueError("every tracklet needs at least one timestamp")
-    start = np.array([t.start_time for t in tracklets], dtype=np.float64)
-    end = np.array([t.end_time for t in tracklets], dtype=np.float64)
-    cams = np.array([t.camera_id for t in tracklets], dtype=object)
-    gap = np.maximum(0.0, np.maximum(start[:, None] - end[None, :], start[None, :] - end[:, None]))
-    same_cam = cams[:, None] == cams[None, :] if n else np.zeros((0, 0), dtype=bool)
-    cannot = same_cam & (gap <= 0.0)
-    if max_gap_s is not None:
-        cannot |= gap > max_gap_s
-    np.fill_diagonal(cannot, False)
-    return cannot
+    return PairRules.from_tracklets(tracklets, max_gap_s).dense()
 
 
 def constrained_agglomerative(
@@ -222,30 +219,45 @@ class LinkResult:
         global_ids: N ``int64`` global ids ``1..K`` in the tracklets' order,
             numbered by first appearance (earliest ``start_time`` first; ties by
             camera id, then local id).
-        distance: N×N ``float32`` distance the clustering used (re-ranked when
-            re-ranking ran, else cosine distance); ``NaN`` in rows/columns of
-            tracklets without a usable feature; ``None`` when linking is disabled.
-        cannot_link: N×N ``bool`` constraints (see :func:`cannot_link_matrix`);
-            ``None`` when linking is disabled.
+        distance: the distances the clustering used (re-ranked when re-ranking
+            ran, else cosine distance). Dense method: N×N ``float32``, ``NaN`` in
+            rows/columns of tracklets without a usable feature. Sparse
+            method: N×N ``scipy.sparse.csr_matrix`` (``float32``) holding only the
+            candidate pairs (both triangles). ``None`` when linking is disabled.
+        cannot_link: N×N ``bool`` constraints (same camera overlap, ``max_gap_s``,
+            ``window_s``, topology; see :class:`trackers.topology.PairRules`) for the dense
+            method; ``None`` for the sparse method (checked on pairs) or when disabled.
         num_ids: K, the number of global identities.
         num_linked: tracklets sharing their global id with at least one other.
         num_without_feature: tracklets that got a singleton id for lack of a feature.
         k1: k1 used for re-ranking after :func:`reid.rerank.effective_k` (0 when not re-ranked).
         k2: k2 used for re-ranking (0 when not re-ranked).
+        method: ``"dense"``, ``"sparse"`` or ``"none"`` (linking disabled or nothing to link).
+        num_candidate_pairs: pairs that carried a distance (sparse: candidate
+            pairs within the window; dense: all pairs of featured tracklets).
     """
 
     global_ids: np.ndarray
-    distance: np.ndarray | None
+    distance: np.ndarray | sparse.csr_matrix | None
     cannot_link: np.ndarray | None
     num_ids: int
     num_linked: int
     num_without_feature: int
     k1: int = 0
     k2: int = 0
+    method: str = "none"
+    num_candidate_pairs: int = 0
 
 
 def _usable_features(tracklets: list[Tracklet]) -> tuple[np.ndarray, np.ndarray]:
     """Indices of tracklets with a finite, non-zero feature and their M×D ``float64`` features."""
+    have = [k for k, t in enumerate(tracklets) if t.feature is not None and np.size(t.feature)]
+    if len({np.size(tracklets[k].feature) for k in have}) == 1:  # the usual case, vectorised
+        stacked = np.stack([np.asarray(tracklets[k].feature).reshape(-1) for k in have]).astype(np.float64)
+        ok = np.isfinite(stacked).all(axis=1) & stacked.any(axis=1)
+        if ok.any():
+            return np.asarray(have, dtype=np.int64)[ok], stacked[ok]
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float64)
     keep: list[int] = []
     feats: list[np.ndarray] = []
     dim: int | None = None
@@ -281,30 +293,91 @@ def _number_by_first_appearance(tracklets: list[Tracklet], labels: np.ndarray) -
     return np.array([new_id[lab] for lab in labels.tolist()], dtype=np.int64)
 
 
+def _use_sparse(cfg: LinkConfig, m: int) -> bool:
+    return cfg.method == "sparse" or (cfg.method == "auto" and m > cfg.dense_max)
+
+
+def _link_dense(
+    feats: np.ndarray, rules: PairRules, cfg: LinkConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Dense path on M featured tracklets: labels, M×M distance, M×M cannot-link, k1, k2."""
+    m = len(feats)
+    k1 = k2 = 0
+    dist = cosine_distance_matrix(feats)
+    if cfg.rerank and m >= max(2, cfg.rerank_min_tracklets):
+        k1, k2 = effective_k(cfg.k1, cfg.k2, m)
+        dist = rerank_distance(dist, k1=k1, k2=k2, lambda_=cfg.lambda_, normalize=False)
+        dist = (dist + dist.T) / np.float32(2.0)
+    cannot = rules.dense()
+    labels = constrained_agglomerative(dist, cannot, cfg.threshold)
+    return labels, dist, cannot, k1, k2
+
+
+def _link_sparse(
+    feats: np.ndarray, rules: PairRules, cfg: LinkConfig
+) -> tuple[np.ndarray, sparse.csr_matrix, int, int]:
+    """Sparse path on M featured tracklets: labels, M×M sparse candidate distances, k1, k2."""
+    m = len(feats)
+    k1 = k2 = 0
+    rerank = cfg.rerank and m >= max(2, cfg.rerank_min_tracklets)
+    if rerank:
+        k1, k2 = effective_k(cfg.k1, cfg.k2, m)
+    exact = cfg.index == "flat" or (cfg.index == "auto" and m <= cfg.exact_max)
+    f = normalize_rows(feats if exact else feats.astype(np.float32))  # float32: ~4x faster gathers at scale
+    rank, _ = knn(f, max(cfg.candidates + 1, k1 + 1, k2), cfg.index, cfg.exact_max, cfg.threads)
+    cand = rank[:, 1 : cfg.candidates + 1]
+    rows = np.broadcast_to(np.arange(m)[:, None], cand.shape)
+    ok = cand >= 0
+    keys = sorted_unique(np.minimum(rows[ok], cand[ok]) * m + np.maximum(rows[ok], cand[ok]))
+    i, j = keys // m, keys % m
+    if rerank:
+        d = sparse_rerank_pairs(f, rank, i, j, k1=k1, k2=k2, lambda_=cfg.lambda_)
+    else:
+        d = pair_cosine_distance(f, i, j)
+    lam = cfg.lambda_ if rerank else 1.0
+    labels = sparse_agglomerative(m, i, j, d, rules, cfg.threshold, features=f, lam=lam)
+    dist = sparse.csr_matrix((np.concatenate([d, d]), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(m, m))
+    return labels, dist, k1, k2
+
+
 def link_tracklets_detailed(tracklets: list[Tracklet], cfg: LinkConfig) -> LinkResult:
-    """Link tracklets of all cameras into global identities; see :func:`link_tracklets`.
+    """Link tracklets of all cameras into global identities, all at once (offline); see :func:`link_tracklets`.
 
     Steps: tracklets with a usable feature (not ``None``, finite, non-zero)
     get cosine distances ``1 - cos`` (features re-normalised); with
     ``cfg.rerank`` and at least ``cfg.rerank_min_tracklets`` featured tracklets
     (with few, the Jaccard term saturates and re-ranking lowered cross-camera
-    IDF1 on the PETS09/TUD multi-camera scenes) these are re-ranked with
-    :func:`reid.rerank.rerank_distance`
-    using ``effective_k(cfg.k1, cfg.k2, M)`` over the M featured tracklets,
-    ``lambda_ = cfg.lambda_`` and ``normalize=False`` (cosine distance is on a
-    fixed scale already; the released code's row-max normalisation would make
-    every distance depend on each tracklet's farthest one, so one threshold
-    could not serve all scenes) and symmetrised. Then
-    :func:`constrained_agglomerative` (average linkage) with
-    :func:`cannot_link_matrix` ``(max_gap_s=cfg.max_gap_s)`` and
+    IDF1 on the PETS09/TUD multi-camera scenes) these are re-ranked
+    (k-reciprocal, Zhong et al. CVPR 2017) using ``effective_k(cfg.k1, cfg.k2, M)``
+    over the M featured tracklets, ``lambda_ = cfg.lambda_`` and no row-max
+    normalisation (cosine distance is on a fixed scale already; the released
+    code's normalisation would make every distance depend on each tracklet's
+    farthest one, so one threshold could not serve all scenes). Then
+    average-linkage agglomerative clustering under the cannot-link constraints
+    of :class:`trackers.topology.PairRules` (same camera overlapping in time,
+    ``cfg.max_gap_s``, ``cfg.window_s``, ``cfg.topology``) stopped at
     ``cfg.threshold``. Tracklets without a usable feature stay singletons.
+
+    Two methods, chosen by ``cfg.method`` (``"auto"``: dense up to
+    ``cfg.dense_max`` featured tracklets):
+
+    * dense: N×N matrices, :func:`reid.rerank.rerank_distance` and
+      :func:`constrained_agglomerative` (``O(N²)`` memory);
+    * sparse: ``cfg.candidates`` nearest neighbours per tracklet from faiss
+      (:func:`reid.rerank_sparse.knn`, index ``cfg.index``), re-ranked distances
+      on those candidate pairs only (:func:`reid.rerank_sparse.sparse_rerank_pairs`)
+      and :func:`trackers.sparse_cluster.sparse_agglomerative`, where a pair
+      that is not a candidate is valued with Jaccard distance 1
+      (``(1 - λ) + λ · cosine``; plain cosine without re-ranking) and clusters
+      merge only along candidate edges. With an exact index the candidate
+      distances equal the dense ones, and so do the clusters unless a
+      non-candidate pair shares a k-reciprocal neighbourhood inside a would-be cluster.
 
     Sets ``global_id`` on every tracklet (in place).
 
     Args:
         tracklets: N tracklets of any cameras (times in seconds, one clock).
-        cfg: linking settings (``enabled``, ``rerank``, ``k1``, ``k2``,
-            ``lambda_``, ``threshold``, ``max_gap_s``).
+        cfg: linking settings.
 
     Returns:
         A :class:`LinkResult`.
@@ -320,20 +393,28 @@ def link_tracklets_detailed(tracklets: list[Tracklet], cfg: LinkConfig) -> LinkR
             t.global_id = gid
         return LinkResult(ids, None, None, n, 0, sum(t.feature is None for t in tracklets))
 
-    cannot = cannot_link_matrix(tracklets, cfg.max_gap_s)
+    rules_all = PairRules.from_config(tracklets, cfg)
     keep, feats = _usable_features(tracklets)
     m = len(keep)
-    distance = np.full((n, n), np.nan, dtype=np.float32)
-    k1 = k2 = 0
     labels = np.arange(n, dtype=np.int64) + n  # singletons unless clustered below
-    if m:
-        dist = cosine_distance_matrix(feats)
-        if cfg.rerank and m >= max(2, cfg.rerank_min_tracklets):
-            k1, k2 = effective_k(cfg.k1, cfg.k2, m)
-            dist = rerank_distance(dist, k1=k1, k2=k2, lambda_=cfg.lambda_, normalize=False)
-            dist = (dist + dist.T) / np.float32(2.0)
-        distance[np.ix_(keep, keep)] = dist
-        labels[keep] = constrained_agglomerative(dist, cannot[np.ix_(keep, keep)], cfg.threshold)
+    k1 = k2 = 0
+    method = "sparse" if _use_sparse(cfg, m) else "dense"
+    distance: np.ndarray | sparse.csr_matrix
+    cannot: np.ndarray | None = None
+    rules = PairRules.from_config([tracklets[k] for k in keep.tolist()], cfg)
+    if method == "dense":
+        cannot = rules_all.dense()
+        distance = np.full((n, n), np.nan, dtype=np.float32)
+        if m:
+            labels[keep], dist, _, k1, k2 = _link_dense(feats, rules, cfg)
+            distance[np.ix_(keep, keep)] = dist
+        pairs = m * (m - 1) // 2
+    else:
+        sub_labels, dist, k1, k2 = _link_sparse(feats, rules, cfg)
+        labels[keep] = sub_labels
+        coo = dist.tocoo()
+        distance = sparse.csr_matrix((coo.data, (keep[coo.row], keep[coo.col])), shape=(n, n))
+        pairs = dist.nnz // 2
     ids = _number_by_first_appearance(tracklets, labels)
     for t, gid in zip(tracklets, ids.tolist(), strict=True):
         t.global_id = gid
@@ -347,6 +428,8 @@ def link_tracklets_detailed(tracklets: list[Tracklet], cfg: LinkConfig) -> LinkR
         num_without_feature=n - m,
         k1=k1,
         k2=k2,
+        method=method,
+        num_candidate_pairs=pairs,
     )
 
 

@@ -1,0 +1,247 @@
+"""Camera topology and time rules as cannot-link constraints, checked pair by pair.
+
+The rules that say two tracklets ``a`` and ``b`` can never be one person
+(cannot-link constraints of constrained clustering; Wagstaff et al., ICML 2001)
+and the rule that says whether they are compared at all:
+
+* same camera and overlapping in time (closed intervals ``[start_time, end_time]``):
+  two people (unchanged from :func:`trackers.linking.cannot_link_matrix`);
+* ``linking.max_gap_s``: the gap between the two intervals exceeds it;
+* ``linking.topology``: the camera pair is marked incompatible (``false``), or
+  it has a transit window ``[min_s, max_s]`` and the signed gap between the
+  intervals ``gap = max(b.start - a.end, a.start - b.end)`` (seconds between
+  leaving one camera and entering the other; negative when both are seen at
+  once) lies outside it. A window thus also forbids simultaneous presence, as
+  it should for cameras whose views do not overlap. Pairs not listed are
+  compatible with any gap. Windows are symmetric (``A: {B: w}`` also holds
+  for ``B → A``);
+* ``linking.window_s``: only tracklets at most this far apart in time are
+  compared, so pairs further apart never link (offline this is the same test as
+  ``max_gap_s``; the incremental linker also drops identities silent for longer
+  from its gallery).
+
+Everything works on index arrays of candidate pairs, so 10⁵ tracklets never
+need an N×N matrix; :meth:`PairRules.dense` builds the matrix for the dense path.
+Times are seconds on one clock shared by all cameras.
+
+Config format (``linking.topology`` in YAML)::
+
+    topology:
+      entrance:              # camera id
+        hall: [2.0, 40.0]    # a person leaving one enters the other 2–40 s later
+        roof: false          # never the same person
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from pipeline.types import Tracklet
+
+__all__ = ["PairRules", "validate_topology"]
+
+
+def _window(value: Any, key: str) -> bool | tuple[float, float]:
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"{key}: expected false, true or [min_s, max_s], got {value!r}")
+    try:
+        lo, hi = float(value[0]), float(value[1])
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}: [min_s, max_s] must be numbers, got {value!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{key}: [min_s, max_s] must be finite, got {value!r}")
+    if lo < 0 or hi < 0:
+        raise ValueError(f"{key}: transit times must be >= 0 s, got {value!r}")
+    if lo > hi:
+        raise ValueError(f"{key}: min_s {lo} exceeds max_s {hi}")
+    return lo, hi
+
+
+def validate_topology(topology: Mapping[str, Any], key: str = "topology") -> dict[tuple[str, str], Any]:
+    """Check a ``linking.topology`` mapping and return it as unordered camera pairs.
+
+    Args:
+        topology: ``{camera: {camera: false | true | [min_s, max_s]}}``; camera
+            ids need not exist in a run (they may be absent from it).
+        key: dotted config key used in error messages.
+
+    Returns:
+        ``{(cam_a, cam_b): False | True | (min_s, max_s)}`` with ``cam_a < cam_b``.
+
+    Raises:
+        ValueError: not a mapping of mappings, a camera paired with itself
+            (the same-camera rule is fixed), a window that is not two finite
+            numbers ``0 ≤ min_s ≤ max_s``, or ``A: {B: x}`` and ``B: {A: y}`` disagreeing.
+            The message starts with the dotted key, e.g. ``linking.topology.cam1.cam2``.
+    """
+    if not isinstance(topology, Mapping):
+        raise ValueError(f"{key}: expected a mapping camera -> {{camera: rule}}, got {type(topology).__name__}")
+    pairs: dict[tuple[str, str], Any] = {}
+    for a, row in topology.items():
+        if not isinstance(row, Mapping):
+            raise ValueError(f"{key}.{a}: expected a mapping camera -> rule, got {row!r}")
+        for b, value in row.items():
+            k = f"{key}.{a}.{b}"
+            if str(a) == str(b):
+                raise ValueError(f"{k}: a camera cannot be paired with itself (the same-camera rule is fixed)")
+            rule = _window(value, k)
+            pair = (str(a), str(b)) if str(a) < str(b) else (str(b), str(a))
+            if pair in pairs and pairs[pair] != rule:
+                raise ValueError(f"{k}: contradicts {key}.{b}.{a} ({pairs[pair]!r} vs {rule!r})")
+            pairs[pair] = rule
+    return pairs
+
+
+class PairRules:
+    """The constraints of one set of N tracklets, evaluated on pairs of indices.
+
+    Args:
+        cameras: N camera ids.
+        start, end: N interval bounds (seconds, ``float64``-convertible), ``start ≤ end``.
+        max_gap_s: hard limit on the gap between linked tracklets (s), or ``None``.
+        topology: ``linking.topology`` mapping (validated with :func:`validate_topology`).
+        window_s: comparison window (s), or ``None``; a pair further apart cannot link.
+
+    Raises:
+        ValueError: lengths differ, or the topology is invalid.
+    """
+
+    def __init__(
+        self,
+        cameras: Sequence[str],
+        start: np.ndarray,
+        end: np.ndarray,
+        max_gap_s: float | None = None,
+        topology: Mapping[str, Any] | None = None,
+        window_s: float | None = None,
+    ) -> None:
+        start = np.asarray(start, dtype=np.float64).reshape(-1)
+        end = np.asarray(end, dtype=np.float64).reshape(-1)
+        if not (len(cameras) == len(start) == len(end)):
+            raise ValueError("cameras, start and end must have the same length")
+        self.max_gap_s = max_gap_s
+        self.window_s = window_s
+        self._pairs = validate_topology(topology or {})
+        self._codes: dict[str, int] = {}
+        self.compatible = np.ones((0, 0), dtype=bool)
+        self.tmin = self.tmax = np.zeros((0, 0))
+        self.has_topology = False
+        cam = np.array([self._code(str(c)) for c in cameras], dtype=np.int64)
+        self._buf = (start.copy(), end.copy(), cam)
+        self._n = len(start)
+        self._views()
+
+    def _views(self) -> None:
+        self.start, self.end, self.cam = (b[: self._n] for b in self._buf)
+
+    def _code(self, camera: str) -> int:
+        """Code of ``camera``; a new camera extends the topology tables."""
+        code = self._codes.get(camera)
+        if code is not None:
+            return code
+        code = self._codes[camera] = len(self._codes)
+        c = len(self._codes)
+        self.compatible = np.ones((c, c), dtype=bool)
+        self.tmin = np.full((c, c), -np.inf)
+        self.tmax = np.full((c, c), np.inf)
+        self.has_topology = False
+        for (a, b), rule in self._pairs.items():
+            if a not in self._codes or b not in self._codes:
+                continue  # a camera of the config that this run does not have (yet)
+            ia, ib = self._codes[a], self._codes[b]
+            self.has_topology = True
+            if rule is False:
+                self.compatible[ia, ib] = self.compatible[ib, ia] = False
+            elif rule is not True:
+                self.tmin[ia, ib] = self.tmin[ib, ia] = rule[0]
+                self.tmax[ia, ib] = self.tmax[ib, ia] = rule[1]
+        return code
+
+    def append(self, camera: str, start: float, end: float) -> int:
+        """Add one item (amortised ``O(1)``) and return its index."""
+        if self._n == len(self._buf[0]):
+            cap = max(16, 2 * self._n)
+            self._buf = tuple(np.resize(b, cap) for b in self._buf)  # type: ignore[assignment]
+        k = self._n
+        self._buf[0][k], self._buf[1][k], self._buf[2][k] = start, end, self._code(str(camera))
+        self._n += 1
+        self._views()
+        return k
+
+    def set_interval(self, k: int, start: float, end: float) -> None:
+        """Change the time interval (seconds) of item ``k``."""
+        self._buf[0][k], self._buf[1][k] = start, end
+
+    @classmethod
+    def from_tracklets(
+        cls,
+        tracklets: Sequence[Tracklet],
+        max_gap_s: float | None = None,
+        topology: Mapping[str, Any] | None = None,
+        window_s: float | None = None,
+    ) -> PairRules:
+        """Rules for ``tracklets`` (cameras and ``[start_time, end_time]`` in seconds).
+
+        Raises:
+            ValueError: a tracklet has no timestamps, or the topology is invalid.
+        """
+        if any(len(t.timestamps) == 0 for t in tracklets):
+            raise ValueError("every tracklet needs at least one timestamp")
+        return cls(
+            [t.camera_id for t in tracklets],
+            np.array([t.start_time for t in tracklets], dtype=np.float64),
+            np.array([t.end_time for t in tracklets], dtype=np.float64),
+            max_gap_s=max_gap_s,
+            topology=topology,
+            window_s=window_s,
+        )
+
+    @classmethod
+    def from_config(cls, tracklets: Sequence[Tracklet], cfg: Any) -> PairRules:
+        """:meth:`from_tracklets` with ``max_gap_s``, ``topology`` and ``window_s`` of a
+        :class:`~pipeline.config.LinkConfig`."""
+        return cls.from_tracklets(tracklets, cfg.max_gap_s, cfg.topology, cfg.window_s)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def gap(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Signed gap in seconds between the intervals of pairs ``(i[k], j[k])`` (negative: overlap)."""
+        return np.maximum(self.start[j] - self.end[i], self.start[i] - self.end[j])
+
+    def cannot_link(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """``bool`` array, True where pair ``(i[k], j[k])`` must not share an identity.
+
+        Args:
+            i, j: equal-length integer index arrays (any shape); a pair ``(k, k)`` is never constrained.
+        """
+        i = np.asarray(i, dtype=np.int64)
+        j = np.asarray(j, dtype=np.int64)
+        gap = self.gap(i, j)
+        ci, cj = self.cam[i], self.cam[j]
+        out = (ci == cj) & (gap <= 0.0)
+        if self.max_gap_s is not None:
+            out |= gap > self.max_gap_s
+        if self.window_s is not None:
+            out |= gap > self.window_s
+        if self.has_topology:
+            out |= ~self.compatible[ci, cj]
+            out |= (ci != cj) & ((gap < self.tmin[ci, cj]) | (gap > self.tmax[ci, cj]))
+        return out & (i != j)
+
+    def dense(self) -> np.ndarray:
+        """N×N symmetric ``bool`` cannot-link matrix for the dense path (``O(N²)`` memory)."""
+        idx = np.arange(len(self))
+        return self.cannot_link(idx[:, None], idx[None, :])
+
+    def clusters_conflict(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """True when some member of index set ``a`` cannot link with some member of ``b``
+        (the constraint of two clusters is the union of their members'; ``O(|a|·|b|)``)."""
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        return bool(self.cannot_link(a[:, None], b[None, :]).any())
