@@ -2,7 +2,9 @@
 
 Exit codes: 0 success; 1 the run finished but some cameras failed (their partial
 tracks and the other cameras' tracks are written); 2 bad input, config or model
-(one-line error on stderr); 130 interrupted (partial results written).
+(one-line error on stderr); 130 interrupted (partial results written). ``mtmc
+live`` exits 0 after Ctrl-C/SIGTERM (its final files written) and 130 on a second
+Ctrl-C (exit at once; the files written so far stay valid).
 """
 
 from __future__ import annotations
@@ -34,24 +36,29 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("inputs", nargs="+", metavar="INPUT",
                      help="video files, a folder of videos, or MOTChallenge sequence folders (img1/ + seqinfo.ini)")
     run.add_argument("-o", "--out", required=True, type=Path, metavar="OUT", help="output folder")
-    run.add_argument("--config", type=Path, metavar="FILE", help="YAML config (see configs/default.yaml)")
-    run.add_argument("--detector", metavar="SPEC",
-                     help="yolo11n.pt (default), a local *.pt, [yolox:|yolov5:|yolov8:]model.onnx, "
-                          "'mot' (each sequence's det/det.txt) or 'mot:DIR' (DIR/<camera>.txt)")
-    run.add_argument("--reid", metavar="SPEC",
-                     help="ReID model: F.onnx, osnet_x0_25:F.pth (widths x0_25/x0_5/x0_75/x1_0), resnet50:F.pth, "
-                          "a known name such as osnet_x0_25_msmt17 (downloaded when online), or 'none'")
-    run.add_argument("--device", help="cpu, cuda or cuda:N")
-    run.add_argument("--conf", type=float, help="minimum detection score")
     run.add_argument("--max-frames", type=int, metavar="N", help="process at most N frames per camera")
-    run.add_argument("--batch", type=int, metavar="N", help="frames per detector call, across cameras")
-    run.add_argument("--no-rerank", action="store_true", help="link on plain cosine distance, no re-ranking")
     run.add_argument("--save-video", action="store_true",
                      help="also write OUT/videos/<camera>.mp4 with boxes and global ids")
     run.add_argument("--save-crops", action="store_true",
                      help="also write OUT/crops/<global_id>/<camera>/*.jpg (the crops behind each tracklet's "
                           "feature; a ReID dataset for mtmc reid eval/train)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    live = sub.add_parser(
+        "live",
+        help="track people live over RTSP/HTTP streams, writing events as they happen",
+        description="Read every stream in its own thread (newest frame only, reconnecting with back-off), "
+                    "track and link people live; write OUT/events.jsonl (one JSON event per line, flushed) and "
+                    "OUT/trajectories.json (rewritten atomically every live.trajectories_every_s and at exit). "
+                    "Ctrl-C or SIGTERM: close open tracks, write the final files, exit 0; a second Ctrl-C exits "
+                    "at once.",
+    )
+    live.add_argument("sources", nargs="*", metavar="SOURCE",
+                      help="rtsp://, http(s):// ... URL, a video file (played in real time) or name=URL "
+                           "(camera id 'name'); default: live.sources of the config")
+    live.add_argument("-o", "--out", required=True, type=Path, metavar="OUT", help="output folder")
+    live.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl-C)")
+    live.add_argument("--loop", action="store_true", help="replay video files from the start when they end")
 
     ev = sub.add_parser(
         "eval",
@@ -71,6 +78,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="print the effective config as YAML")
     cfg.add_argument("--config", type=Path, metavar="FILE", help="YAML config to merge over the defaults")
+    for p in (run, live):
+        p.add_argument("--config", type=Path, metavar="FILE", help="YAML config (see configs/default.yaml)")
+        p.add_argument("--detector", metavar="SPEC",
+                       help="yolo11n.pt (default), a local *.pt, [yolox:|yolov5:|yolov8:]model.onnx, "
+                            "'mot' (each sequence's det/det.txt) or 'mot:DIR' (DIR/<camera>.txt; not live)")
+        p.add_argument("--reid", metavar="SPEC",
+                       help="ReID model: F.onnx, osnet_x0_25:F.pth (widths x0_25/x0_5/x0_75/x1_0), resnet50:F.pth, "
+                            "a known name such as osnet_x0_25_msmt17 (downloaded when online), or 'none'")
+        p.add_argument("--device", help="cpu, cuda or cuda:N")
+        p.add_argument("--conf", type=float, help="minimum detection score")
+        p.add_argument("--batch", type=int, metavar="N", help="frames per detector call, across cameras")
+        p.add_argument("--no-rerank", action="store_true", help="link on plain cosine distance, no re-ranking")
     return parser
 
 
@@ -86,10 +105,12 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         over["reid"] = {"spec": args.reid}
     if args.no_rerank:
         over["linking"] = {"rerank": False}
-    if args.max_frames is not None:
+    if getattr(args, "max_frames", None) is not None:
         over["decode"] = {"max_frames": args.max_frames}
-    if args.no_progress:
+    if getattr(args, "no_progress", False):
         over["output"] = {"progress": False}
+    if getattr(args, "loop", False):
+        over["live"] = {"loop_files": True}
     return over
 
 
@@ -109,6 +130,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for cam in result.failed:
             print(f"mtmc: camera failed: {result.cameras[cam].error}", file=sys.stderr)
         return EXIT_CAMERA_FAILED
+    return EXIT_OK
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.live import run_live
+
+    cfg = load_config(args.config, _run_overrides(args))
+    summary = run_live(args.sources, cfg, args.out, duration_s=args.duration)
+    print(summary.format_table())
+    print(f"wrote events.jsonl, trajectories.json in {args.out}")
+    cams = summary.cameras.values()
+    if all(c["state"] == "ended" and c["frames_in"] == 0 for c in cams):
+        names = ", ".join(c["source"] for c in cams)
+        print(f"mtmc: error: no source could be decoded ({names}); pass video files or stream URLs "
+              "(reasons in events.jsonl, stream_down)", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -134,7 +172,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mtmc`` console script; returns the exit code."""
     args = _build_parser().parse_args(argv)
-    handler = {"run": _cmd_run, "eval": _cmd_eval, "reid": run_reid, "config": _cmd_config}[args.command]
+    handlers = {"run": _cmd_run, "live": _cmd_live, "eval": _cmd_eval, "reid": run_reid, "config": _cmd_config}
+    handler = handlers[args.command]
     try:
         return handler(args)
     except MtmcError as exc:

@@ -66,7 +66,9 @@ class TrackletBuilder:
 
     Call :meth:`select` with a frame's outputs to learn which boxes to embed,
     then :meth:`add` with the features of those boxes; :meth:`finish` returns
-    the tracklets (all tracks of an offline run end with the input).
+    the tracklets (all tracks of an offline run end with the input). Live mode
+    also closes tracks while running (:meth:`pop_ended`), learns which tracks
+    started (:meth:`pop_started`) and links long tracks early (:meth:`snapshot`).
 
     Args:
         camera_id: the camera.
@@ -77,6 +79,7 @@ class TrackletBuilder:
         self.camera_id = camera_id
         self.cfg = cfg
         self._open: dict[int, _OpenTrack] = {}
+        self._started: list[int] = []
 
     def select(self, frame: Frame, outputs: list[TrackOutput]) -> tuple[np.ndarray, np.ndarray]:
         """Decide which of this frame's boxes are embedded and which may enter the mean.
@@ -128,7 +131,10 @@ class TrackletBuilder:
         """
         j = 0
         for i, o in enumerate(outputs):
-            tr = self._open.setdefault(o.track_id, _OpenTrack())
+            tr = self._open.get(o.track_id)
+            if tr is None:
+                tr = self._open[o.track_id] = _OpenTrack()
+                self._started.append(o.track_id)
             tr.frames.append(frame.index)
             tr.times.append(frame.timestamp)
             tr.boxes.append(np.asarray(o.xyxy, np.float32))
@@ -143,24 +149,66 @@ class TrackletBuilder:
                     tr.feature_sum = f.astype(np.float64) if tr.feature_sum is None else tr.feature_sum + f
                     tr.num_features += 1
 
+    def _tracklet(self, tid: int, tr: _OpenTrack) -> Tracklet:
+        feat = None
+        if tr.feature_sum is not None:
+            norm = np.linalg.norm(tr.feature_sum)
+            feat = (tr.feature_sum / norm).astype(np.float32) if norm > 0 else None
+        return Tracklet(
+            camera_id=self.camera_id,
+            local_id=tid,
+            frames=np.asarray(tr.frames, np.int64),
+            timestamps=np.asarray(tr.times, np.float64),
+            boxes=np.stack(tr.boxes).astype(np.float32),
+            scores=np.asarray(tr.scores, np.float32),
+            feature=feat,
+            num_features=tr.num_features if feat is not None else 0,
+        )
+
     def finish(self) -> list[Tracklet]:
         """Close every open track and return the tracklets, sorted by local id."""
-        out = []
-        for tid in sorted(self._open):
-            tr = self._open[tid]
-            feat = None
-            if tr.feature_sum is not None:
-                norm = np.linalg.norm(tr.feature_sum)
-                feat = (tr.feature_sum / norm).astype(np.float32) if norm > 0 else None
-            out.append(Tracklet(
-                camera_id=self.camera_id,
-                local_id=tid,
-                frames=np.asarray(tr.frames, np.int64),
-                timestamps=np.asarray(tr.times, np.float64),
-                boxes=np.stack(tr.boxes).astype(np.float32),
-                scores=np.asarray(tr.scores, np.float32),
-                feature=feat,
-                num_features=tr.num_features if feat is not None else 0,
-            ))
+        out = [self._tracklet(tid, self._open[tid]) for tid in sorted(self._open)]
         self._open.clear()
+        self._started.clear()
         return out
+
+    def pop_started(self) -> list[tuple[int, int, float, np.ndarray]]:
+        """The tracks opened by :meth:`add` since the last call, in order of appearance.
+
+        Returns:
+            ``(local_id, first frame index, first timestamp (s), first box)`` per
+            track still open; the box is 4 ``float32`` ``xyxy`` pixels.
+        """
+        started, self._started = self._started, []
+        return [(tid, tr.frames[0], tr.times[0], tr.boxes[0]) for tid in started if (tr := self._open.get(tid))]
+
+    def pop_ended(self, now: float, max_age_s: float) -> list[Tracklet]:
+        """Close the open tracks whose last box is more than ``max_age_s`` seconds older than ``now``.
+
+        Args:
+            now: seconds on the frames' clock; pass a time no later than the
+                timestamp of any frame this camera's tracker will still see, so
+                the tracker (which drops tracks lost for over ``max_age_s``) can
+                never bring a closed id back.
+            max_age_s: the tracker's ``max_age_s`` (seconds).
+
+        Returns:
+            The closed tracks as :class:`~pipeline.types.Tracklet`, sorted by local id.
+        """
+        ended = sorted(tid for tid, tr in self._open.items() if now - tr.times[-1] > max_age_s)
+        return [self._tracklet(tid, self._open.pop(tid)) for tid in ended]
+
+    def open_span(self, track_id: int) -> tuple[float, float, int] | None:
+        """``(first, last, num_features)`` of an open track (timestamps in s), ``None`` when it is not open."""
+        tr = self._open.get(track_id)
+        return (tr.times[0], tr.times[-1], tr.num_features) if tr is not None else None
+
+    @property
+    def open_ids(self) -> list[int]:
+        """Local ids of the open tracks, sorted."""
+        return sorted(self._open)
+
+    def snapshot(self, track_id: int) -> Tracklet | None:
+        """The open track so far as a :class:`~pipeline.types.Tracklet` (it stays open), ``None`` when not open."""
+        tr = self._open.get(track_id)
+        return self._tracklet(track_id, tr) if tr is not None else None
