@@ -190,6 +190,13 @@ class LinkConfig(_Strict):
     incremental_batch_s: float = Field(
         1.0, gt=0.0, description="incremental mode in 'mtmc run': stream seconds of ended tracklets per batch"
     )
+    decision_delay_s: float = Field(
+        10.0, ge=0.0,
+        description=(
+            "incremental: a tracklet gets its global id this many stream seconds after it ends, clustered with "
+            "the tracklets that ended meanwhile (fewer wrong irreversible joins; adds this latency)"
+        ),
+    )
     topology: dict[str, dict[str, bool | list[float]]] = Field(
         default_factory=dict,
         description=(

@@ -219,6 +219,8 @@ class _Session:
         self.done: dict[str, list[Tracklet]] = {c: [] for c in self.sources}
         self.last_ts: dict[str, float] = {}
         self.early_linked: dict[tuple[str, int], int | None] = {}  # open tracks linked early → global id
+        self.assigned: dict[tuple[str, int], int] = {}  # (camera, local id) → global id, once decided
+        self.awaiting: dict[tuple[str, int], list[Tracklet]] = {}  # ended, id not decided yet
         self.merges: list[dict[str, Any]] = []  # identity_merged so far, as in trajectories.json
         self.stats = _Stats(self.readers)
         self.stages = dict.fromkeys(("decode", "detect", "track", "reid", "link", "export"), 0.0)
@@ -235,7 +237,12 @@ class _Session:
             self.log(f"{cam}: stream up ({fields.get('width')}x{fields.get('height')})")
 
     def _link(self, tracklets: list[Tracklet]) -> None:
-        """Give tracklets global ids through the incremental linker; write its events."""
+        """Give tracklets global ids through the incremental linker; write its events.
+
+        With ``linking.decision_delay_s`` > 0 a tracklet's id comes later (its
+        ``identity_assigned`` event is written when the linker decides, from
+        :meth:`flush_links`); until then its ``global_id`` is ``None``.
+        """
         if not tracklets:
             return
         t = time.perf_counter()
@@ -243,12 +250,30 @@ class _Session:
         use = self.extractor is not None and self.cfg.linking.enabled
         batch = [tr if use and len(tr) >= min_len else dataclasses.replace(tr, feature=None) for tr in tracklets]
         link_events = self.linker.add(batch)
-        for tr, b in zip(tracklets, batch, strict=True):
-            tr.global_id = b.global_id
         self.stages["link"] += time.perf_counter() - t
+        self._apply(link_events)
+        for tr in tracklets:
+            tr.global_id = self.assigned.get((tr.camera_id, int(tr.local_id)))
+
+    def flush_links(self, now: float | None) -> None:
+        """Let the linker decide the tracklets whose ``decision_delay_s`` has passed by ``now``
+        (process clock, s; ``None``: all of them, at exit) and write the events."""
+        t = time.perf_counter()
+        link_events = self.linker.flush(now)
+        self.stages["link"] += time.perf_counter() - t
+        self._apply(link_events)
+
+    def _apply(self, link_events: list) -> None:
+        """Record and write the linker's events (``identity_assigned``, ``identity_merged``)."""
         now = self.events.now()
         for e in link_events:
             if e.kind == "identity_assigned":
+                key = (str(e.camera_id), int(e.local_id or 0))
+                self.assigned[key] = int(e.global_id)
+                if key in self.early_linked:
+                    self.early_linked[key] = int(e.global_id)
+                for tr in self.awaiting.pop(key, []):
+                    tr.global_id = int(e.global_id)
                 self.events.write("identity_assigned", camera=e.camera_id, local_id=int(e.local_id or 0),
                                   global_id=int(e.global_id), new_identity=bool(e.new_identity), time=now)
             else:
@@ -265,6 +290,8 @@ class _Session:
         for tr in tracklets:
             self.done[cid].append(tr)
             self.early_linked.pop((cid, tr.local_id), None)
+            if tr.global_id is None:  # the linker decides after linking.decision_delay_s
+                self.awaiting.setdefault((cid, int(tr.local_id)), []).append(tr)
             gid = self.linker.resolve(tr.global_id) if tr.global_id is not None else None
             self.events.write(
                 "track_ended", camera=cid, local_id=int(tr.local_id), global_id=gid,
@@ -335,6 +362,8 @@ class _Session:
                 self._link(snaps)
                 for snap in snaps:
                     self.early_linked[(cid, snap.local_id)] = snap.global_id
+        if self.cfg.linking.decision_delay_s > 0:
+            self.flush_links(now)
 
     def trajectories(self, final: bool) -> RunResult:
         """A :class:`~pipeline.results.RunResult` of the tracklets so far (ended ones and linked open ones)."""
@@ -381,9 +410,10 @@ class _Session:
         self.stages["export"] += time.perf_counter() - t
 
     def close_all(self) -> None:
-        """Finish every camera's open tracks (link them, write ``track_ended``)."""
+        """Finish every camera's open tracks (link them, write ``track_ended``); decide every pending id."""
         for cid, st in self.states.items():
             self._end(cid, st.builder.finish())
+        self.flush_links(None)  # tracklets still waiting for linking.decision_delay_s
 
 
 def run_live(

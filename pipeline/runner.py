@@ -87,10 +87,13 @@ def _link_incremental(tracklets: list[Tracklet], cfg: LinkConfig) -> list[dict[s
         limit = (np.floor(order[start].end_time / cfg.incremental_batch_s) + 1) * cfg.incremental_batch_s
         while stop < len(order) and order[stop].end_time < limit:
             stop += 1
-        for e in linker.add(order[start:stop]):
+        events = linker.add(order[start:stop])
+        start = stop
+        if start == len(order):
+            events += linker.flush()  # tracklets still waiting for linking.decision_delay_s
+        for e in events:
             if e.kind == "identity_merged":
                 merges.append({"global_id": e.global_id, "merged_into": e.merged_into, "time": round(e.time, 3)})
-        start = stop
     for t in tracklets:
         t.global_id = linker.resolve(int(t.global_id or 0))
     return merges

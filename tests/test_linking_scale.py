@@ -165,6 +165,7 @@ def _link_incrementally(tracklets: list[Tracklet], cfg: LinkConfig, batch: int =
     order = sorted(tracklets, key=lambda t: t.end_time)
     for k in range(0, len(order), batch):
         linker.add(order[k : k + batch])
+    linker.flush()  # the tracklets still waiting for linking.decision_delay_s
     for t in tracklets:
         t.global_id = linker.resolve(t.global_id)
     return linker
@@ -263,7 +264,7 @@ def test_topology_config_accepts_unknown_cameras_and_windows():
 
 def test_incremental_ids_are_stable_across_batches():
     tracklets, truth = bench.synthetic_tracklets(400, dim=512, seed=2)
-    linker = IncrementalLinker(LinkConfig())
+    linker = IncrementalLinker(LinkConfig(decision_delay_s=0.0))
     order = sorted(tracklets, key=lambda t: t.end_time)
     seen: dict[int, int] = {}
     events: list[LinkEvent] = []
@@ -294,7 +295,7 @@ def test_incremental_merge_is_reported_not_rewritten():
     bridge = unit(f1 + f2 + 0.01 * other)
     a, b = make_tracklet("cam1", 1, 0, 2, f1), make_tracklet("cam2", 1, 1, 3, f2)
     c = make_tracklet("cam3", 1, 5, 7, bridge)
-    linker = IncrementalLinker(LinkConfig())
+    linker = IncrementalLinker(LinkConfig(decision_delay_s=0.0))
     ev1 = linker.add([a, b])
     assert [(e.global_id, e.new_identity) for e in ev1] == [(1, True), (2, True)]
     ev2 = linker.add([c])
@@ -310,7 +311,7 @@ def test_incremental_merge_is_reported_not_rewritten():
 def test_incremental_re_add_and_featureless():
     f = unit(np.arange(1, 9))
     snap = make_tracklet("cam1", 4, 0, 2, f)
-    linker = IncrementalLinker(LinkConfig())
+    linker = IncrementalLinker(LinkConfig(decision_delay_s=0.0))
     assert linker.add([snap])[0].new_identity
     full = make_tracklet("cam1", 4, 0, 9, unit(np.arange(1, 9) + 0.1))
     assert linker.add([full]) == [] and full.global_id == snap.global_id
@@ -328,6 +329,57 @@ def test_incremental_re_add_and_featureless():
     assert early.global_id == final.global_id is not None
     with pytest.raises(ValueError, match="disagree in length"):
         linker.add([make_tracklet("cam3", 1, 30, 31, unit(np.ones(4)))])
+
+
+def test_incremental_decision_delay_defers_ids_and_flush_decides():
+    tracklets, truth = bench.synthetic_tracklets(300, dim=512, seed=4)
+    order = sorted(tracklets, key=lambda t: t.end_time)
+    linker = IncrementalLinker(LinkConfig(decision_delay_s=30.0))
+    events: list[LinkEvent] = []
+    for k in range(0, len(order), 10):
+        events += linker.add(order[k : k + 10])
+        now = order[min(k + 10, len(order)) - 1].end_time
+        for t in order[: k + 10]:  # decided exactly once its end is decision_delay_s behind the clock
+            assert (t.global_id is not None) == (t.end_time <= now - 30.0)
+    assert linker.pending > 0
+    assert linker.flush(order[-1].end_time) == []  # the clock has not moved: nothing new is due
+    events += linker.flush()
+    assert linker.pending == 0 and all(t.global_id is not None for t in tracklets)
+    assigned = [e for e in events if e.kind == "identity_assigned"]
+    assert sorted((e.camera_id, e.local_id) for e in assigned) == sorted((t.camera_id, t.local_id)
+                                                                          for t in tracklets)
+    pred = np.array([linker.resolve(t.global_id) for t in tracklets])
+    undelayed = [Tracklet(**{**t.__dict__, "global_id": None}) for t in tracklets]
+    _link_incrementally(undelayed, LinkConfig(decision_delay_s=0.0), batch=10)
+    f_now = bench.pairwise_prf(truth, np.array([t.global_id for t in undelayed]))[2]
+    assert bench.pairwise_prf(truth, pred)[2] >= f_now - 1.0
+
+
+def test_incremental_decision_delay_one_wait_equals_one_batch():
+    """Everything decided at one flush = everything in one batch (= offline, cosine distance)."""
+    tracklets, _ = bench.synthetic_tracklets(200, dim=512, seed=6)
+    linker = IncrementalLinker(LinkConfig(decision_delay_s=1e6))
+    for t in sorted(tracklets, key=lambda t: t.end_time):
+        assert linker.add([t]) == []
+    linker.flush()
+    pred = np.array([linker.resolve(t.global_id) for t in tracklets])
+    offline = link_tracklets_detailed(tracklets, LinkConfig(rerank=False, method="dense")).global_ids
+    assert same_partition(pred, np.asarray(offline))
+
+
+def test_incremental_decision_delay_re_add_and_featureless():
+    f = unit(np.arange(1, 9))
+    linker = IncrementalLinker(LinkConfig(decision_delay_s=10.0))
+    snap = make_tracklet("cam1", 4, 0, 2, f)
+    assert linker.add([snap]) == [] and snap.global_id is None
+    blind = make_tracklet("cam2", 1, 1, 3, None)
+    (ev,) = linker.add([blind])  # nothing to compare: decided at once
+    assert ev.new_identity and blind.global_id is not None
+    full = make_tracklet("cam1", 4, 0, 9, f)  # the same track again while pending: still one member
+    assert linker.add([full]) == []
+    (ev,) = linker.flush(19.5)
+    assert (ev.camera_id, ev.local_id, ev.time) == ("cam1", 4, pytest.approx(9.0))
+    assert snap.global_id == full.global_id == ev.global_id and linker.pending == 0
 
 
 def test_runner_incremental_mode_resolves_ids_and_counts_merges():
