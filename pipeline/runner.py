@@ -112,7 +112,8 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[s
     if with_reid and lc.enabled and linkable and lc.mode == "incremental":
         merges = _link_incremental(linkable, lc)
         method = (f"incremental: each {lc.incremental_batch_s} s batch clustered with the identities near it, "
-                  f"cosine average linkage at {lc.threshold}")
+                  f"cosine average linkage at {lc.threshold}, ids decided {lc.decision_delay_s} s after a "
+                  "tracklet ends")
     elif with_reid and lc.enabled and linkable:
         res = link_tracklets_detailed(linkable, lc)
         method = f"k-reciprocal re-ranked (k1={res.k1}, k2={res.k2})" if res.k1 else "cosine"
