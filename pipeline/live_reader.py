@@ -34,20 +34,12 @@ import av
 
 from pipeline.config import LiveConfig
 from pipeline.errors import InputError, first_line
-from pipeline.sources import sanitize_camera_id
+from pipeline.sources import mask_text, sanitize_camera_id
 from pipeline.types import Frame
 
 URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
 _NAMED = re.compile(r"^([^:/=]*)=(.*)$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
-_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
-
-
-def mask_text(text: str) -> str:
-    """Mask ``user:password@`` of every URL inside ``text`` (e.g. an FFmpeg error quoting the URL) as ``***:***@``."""
-    return _CREDENTIALS.sub(r"\1***:***@", text)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import av
 import cv2
@@ -49,16 +48,22 @@ def sanitize_camera_id(name: str) -> str:
     return cid
 
 
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s'\"]*@")
+
+
+def mask_text(text: str) -> str:
+    """Mask the ``user:password@`` of every URL inside ``text`` as ``***:***@`` (never print passwords).
+
+    Works on a bare URL and on messages that quote one (e.g. FFmpeg errors); the
+    user info runs to the last ``@`` before the URL's path, so a password holding
+    ``@`` is masked whole.
+    """
+    return _USERINFO.sub(r"\1***:***@", text)
+
+
 def mask_credentials(url: str) -> str:
-    """Replace ``user:password@`` in a URL by ``***:***@`` (never print passwords)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.scheme or "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***:***@{host}", parts.path, parts.query, parts.fragment))
+    """Replace ``user:password@`` in a URL by ``***:***@`` (see :func:`mask_text`)."""
+    return mask_text(url)
 
 
 @dataclass

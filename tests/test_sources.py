@@ -14,6 +14,7 @@ from pipeline.sources import (
     discover_cameras,
     iter_frames,
     mask_credentials,
+    mask_text,
     sanitize_camera_id,
 )
 
@@ -43,6 +44,9 @@ def test_mask_credentials() -> None:
     assert mask_credentials("rtsp://admin:s3cret@10.0.0.5:554/live") == "rtsp://***:***@10.0.0.5:554/live"
     assert mask_credentials("rtsp://10.0.0.5/live") == "rtsp://10.0.0.5/live"
     assert mask_credentials("/data/cam.mp4") == "/data/cam.mp4"
+    assert mask_credentials("rtsp://user:p@ss@10.0.0.5/live") == "rtsp://***:***@10.0.0.5/live"  # '@' in the password
+    msg = "Connection to tcp://admin:s3cret@10.0.0.5:554?timeout=0 failed; rtsp://cam2/ok"
+    assert mask_text(msg) == "Connection to tcp://***:***@10.0.0.5:554?timeout=0 failed; rtsp://cam2/ok"
 
 
 def test_video_timestamps_in_seconds(tiny_video: Path) -> None:
