@@ -36,7 +36,7 @@ from pipeline.export import write_tracks  # noqa: E402
 from pipeline.runner import run  # noqa: E402
 from pipeline.sources import discover_cameras, iter_frames  # noqa: E402
 from reid.factory import build_reid  # noqa: E402
-from trackers.byte_tracker import ByteTracker  # noqa: E402
+from trackers.factory import build_tracker  # noqa: E402
 
 
 def _peak_rss_mib() -> float:
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     detect_s = time.perf_counter() - t
 
     # 3. tracker only, on those detections
-    trackers = {s.camera_id: ByteTracker(cfg.tracker) for s in specs}
+    trackers = {s.camera_id: build_tracker(cfg.tracker) for s in specs}
     t = time.perf_counter()
     for f, d in zip(order, dets, strict=True):
         trackers[f.camera_id].update(d, f.timestamp, f.index)
