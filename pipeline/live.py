@@ -111,6 +111,8 @@ class _Stats:
         self._last = {c: (0, 0, 0) for c in readers}  # frames_in, processed, dropped at the last event
 
     def event(self, period_s: float) -> dict[str, Any]:
+        """The ``stats`` event fields for the last ``period_s`` seconds: RSS in MB and, per stream, state,
+        fps in/out, dropped frames (period and total), p50/p95 capture-to-event latency (s) and frame size (px)."""
         streams = {}
         for cid, r in self.readers.items():
             fin, fout, drop = r.frames_in, self.processed[cid], r.dropped
@@ -184,6 +186,7 @@ class _SignalStop:
         self.stop.set()
 
     def restore(self) -> None:
+        """Put back the SIGINT/SIGTERM handlers that were installed before the session."""
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
 
@@ -405,6 +408,7 @@ class _Session:
         return result
 
     def write_trajectories(self, final: bool) -> None:
+        """Rewrite ``OUT/trajectories.json`` atomically (temp file + rename) from :meth:`trajectories`."""
         t = time.perf_counter()
         write_trajectories(self.trajectories(final), self.out_dir)
         self.stages["export"] += time.perf_counter() - t

@@ -283,7 +283,8 @@ class LiveReader(threading.Thread):
             self._put(vf.to_ndarray(format="bgr24"))
         return True
 
-    def run(self) -> None:  # noqa: D102 - Thread API
+    def run(self) -> None:
+        """Thread body: open, read into the newest-frame slot, and reconnect with back-off until stopped."""
         failures = 0
         while not self._stop_evt.is_set():
             reason: str
