@@ -239,10 +239,12 @@ class _Session:
         else:
             self.log(f"{cam}: stream up ({fields.get('width')}x{fields.get('height')})")
 
-    def _link(self, tracklets: list[Tracklet]) -> None:
+    def _link(self, tracklets: list[Tracklet], still_open: bool = False) -> None:
         """Give tracklets global ids through the incremental linker; write its events.
 
-        With ``linking.decision_delay_s`` > 0 a tracklet's id comes later (its
+        ``still_open``: the tracklets are snapshots of tracks still in view
+        (see :meth:`trackers.incremental.IncrementalLinker.add`). With
+        ``linking.decision_delay_s`` > 0 a tracklet's id comes later (its
         ``identity_assigned`` event is written when the linker decides, from
         :meth:`flush_links`); until then its ``global_id`` is ``None``.
         """
@@ -252,7 +254,7 @@ class _Session:
         min_len = self.cfg.tracklets.min_length
         use = self.extractor is not None and self.cfg.linking.enabled
         batch = [tr if use and len(tr) >= min_len else dataclasses.replace(tr, feature=None) for tr in tracklets]
-        link_events = self.linker.add(batch)
+        link_events = self.linker.add(batch, still_open=still_open)
         self.stages["link"] += time.perf_counter() - t
         self._apply(link_events)
         for tr in tracklets:
@@ -362,7 +364,7 @@ class _Session:
                     snap = st.builder.snapshot(tid)
                     if snap is not None and snap.feature is not None:
                         snaps.append(snap)
-                self._link(snaps)
+                self._link(snaps, still_open=True)
                 for snap in snaps:
                     self.early_linked[(cid, snap.local_id)] = snap.global_id
         if self.cfg.linking.decision_delay_s > 0:

@@ -6,6 +6,7 @@ the same inputs and returns what the CLI writes.
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 import time
@@ -142,6 +143,35 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[s
         "merges": len(merges),
         "merge_events": merges,
     }
+
+
+def relink(result: RunResult, cfg: MtmcConfig) -> RunResult:
+    """Link a finished run's tracklets again, with ``cfg.linking``, without decoding anything.
+
+    The way to compare linking settings or modes (``linking.mode: offline`` vs
+    ``incremental``, a threshold, a topology) on the same input: per-camera
+    tracks and tracklet features stay those of ``result``. Tracklets are linked
+    only when the run had a ReID model.
+
+    Args:
+        result: a :class:`~pipeline.results.RunResult` of :func:`run` (not changed).
+        cfg: config whose ``linking`` and ``tracklets.min_length`` are used.
+
+    Returns:
+        A deep copy of ``result`` with new ``global_id`` s, ``linking`` summary,
+        ``merges`` and the ``linking`` section of ``config`` replaced; write it
+        with :mod:`pipeline.export` as :func:`run` would.
+
+    Raises:
+        ValueError: tracklet features disagree in length.
+    """
+    out = copy.deepcopy(result)
+    for t in out.tracklets:
+        t.global_id = None
+    out.linking = _link(out.tracklets, cfg, result.reid is not None)
+    out.merges = out.linking.pop("merge_events")
+    out.config = {**out.config, "linking": cfg.model_dump(by_alias=True)["linking"]}
+    return out
 
 
 def run(

@@ -54,28 +54,38 @@ def pick_codec() -> str:
 class VideoWriter:
     """Encode BGR frames into a video file with PyAV (yuv420p).
 
-    libx264 at CRF 18 (``veryfast``); MPEG-4 Part 2 at about 0.5 bit per pixel
-    (at least 4 Mbit/s), near-lossless at these sizes.
+    libx264 at CRF 18 (``veryfast``, macroblock-tree rate control off);
+    MPEG-4 Part 2 at about 0.5 bit per pixel (at least 4 Mbit/s),
+    near-lossless at these sizes. libx264's macroblock tree made the bytes
+    depend on what else the process had run (the same frames encoded
+    differently after an ONNX Runtime session or a faiss search, decoded
+    pixels up to 33 grey levels apart), so test scenes were not reproducible;
+    without it, and with a fixed ``threads``, the same frames give the same file.
 
     Args:
         path: output file (``.mp4``).
         width, height: frame size in pixels (even; frames are cropped to it).
         fps: frame rate (frames/s); 25 when not positive.
         codec: PyAV encoder name; default :func:`pick_codec`.
+        threads: encoder threads; 0 lets the codec choose (from the core count,
+            so the bytes differ between machines); a file that must be the same
+            everywhere (test scenes) needs a fixed number.
 
     Raises:
         av.error.FFmpegError, ValueError: the codec cannot be opened.
     """
 
-    def __init__(self, path: Path, width: int, height: int, fps: float, codec: str | None = None) -> None:
+    def __init__(self, path: Path, width: int, height: int, fps: float, codec: str | None = None,
+                 threads: int = 0) -> None:
         codec = codec or pick_codec()
         self.width, self.height = width // 2 * 2, height // 2 * 2
         rate = Fraction(fps if fps > 0 else 25).limit_denominator(1001)
         self.container = av.open(str(path), mode="w")
         self.stream = self.container.add_stream(codec, rate=rate)
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, "yuv420p"
+        self.stream.codec_context.thread_count = threads
         if codec == "libx264":
-            self.stream.options = {"crf": "18", "preset": "veryfast"}
+            self.stream.options = {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}
         else:
             self.stream.bit_rate = max(4_000_000, int(0.5 * self.width * self.height * float(rate)))
 

@@ -24,6 +24,7 @@ Examples::
 
     python scripts/benchmark_linking.py                        # the whole table (~10 min on 2 cores)
     python scripts/benchmark_linking.py --n 100000 --mode sparse
+    python scripts/benchmark_linking.py --n 10000 --mode incremental --delay 0   # ids at once
 """
 
 from __future__ import annotations
@@ -117,13 +118,20 @@ def pairwise_prf(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float, flo
     return prec, rec, f1
 
 
-def run_case(n: int, mode: str, batch_s: float = 10.0) -> dict[str, float | int | str]:
-    """Link ``n`` synthetic tracklets in this process with ``mode``; returns the row of the table."""
+def run_case(n: int, mode: str, batch_s: float = 10.0, delay_s: float | None = None) -> dict[str, float | int | str]:
+    """Link ``n`` synthetic tracklets in this process with ``mode``; returns the row of the table.
+
+    ``incremental`` feeds the tracklets in order of ``end_time``, ``batch_s``
+    seconds of stream a batch, with ``linking.decision_delay_s`` = ``delay_s``
+    (``None``: the config default), and flushes the pending ones at the end.
+    """
     from trackers.incremental import IncrementalLinker
     from trackers.linking import link_tracklets_detailed
 
     tracklets, truth = synthetic_tracklets(n)
     cfg = LinkConfig(method="dense" if mode == "dense" else "sparse")
+    if delay_s is not None:
+        cfg = cfg.model_copy(update={"decision_delay_s": delay_s})
     t0, c0 = time.perf_counter(), time.process_time()
     merges = 0
     if mode == "incremental":
@@ -138,6 +146,7 @@ def run_case(n: int, mode: str, batch_s: float = 10.0) -> dict[str, float | int 
             events = linker.add([tracklets[k] for k in order[start:stop]])
             merges += sum(e.kind == "identity_merged" for e in events)
             start = stop
+        merges += sum(e.kind == "identity_merged" for e in linker.flush())  # still within decision_delay_s
         pred = np.array([linker.resolve(int(t.global_id or 0)) for t in tracklets])
     else:
         res = link_tracklets_detailed(tracklets, cfg)
@@ -149,12 +158,15 @@ def run_case(n: int, mode: str, batch_s: float = 10.0) -> dict[str, float | int 
         "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
         "precision": round(prec, 2), "recall": round(rec, 2), "f1": round(f1, 2),
         "identities": int(len(np.unique(pred))), "true_identities": int(len(np.unique(truth))), "merges": merges,
+        "delay_s": cfg.decision_delay_s if mode == "incremental" else None,
     }
 
 
-def _subprocess_case(n: int, mode: str) -> dict | None:
-    proc = subprocess.run([sys.executable, __file__, "--n", str(n), "--mode", mode, "--json"],
-                          capture_output=True, text=True)
+def _subprocess_case(n: int, mode: str, delay_s: float | None = None) -> dict | None:
+    cmd = [sys.executable, __file__, "--n", str(n), "--mode", mode, "--json"]
+    if delay_s is not None:
+        cmd += ["--delay", str(delay_s)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"# n={n} mode={mode} failed: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return None
@@ -166,12 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, help="number of tracklets (default: the whole table, N = 1e3, 1e4, 1e5)")
     ap.add_argument("--mode", choices=MODES, help="one mode (default: all that fit)")
+    ap.add_argument("--delay", type=float, metavar="S",
+                    help="incremental: linking.decision_delay_s in seconds (default: the config's)")
     ap.add_argument("--json", action="store_true", help="run one case in this process, print one JSON line")
     args = ap.parse_args(argv)
     if args.json:
         if args.n is None or args.mode is None:
             ap.error("--json needs --n and --mode")
-        print(json.dumps(run_case(args.n, args.mode)))
+        print(json.dumps(run_case(args.n, args.mode, delay_s=args.delay)))
         return 0
     sizes = (args.n,) if args.n else SIZES
     modes = (args.mode,) if args.mode else MODES
@@ -185,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             if mode == "dense" and n > DENSE_MAX_N:
                 print(f"{n:>7} {mode:<12} skipped: N×N dense re-ranking needs ~{45 * n * n / 2**30:.0f} GiB")
                 continue
-            row = _subprocess_case(n, mode)
+            row = _subprocess_case(n, mode, args.delay)
             if row is None:
                 continue
             rows[mode] = row

@@ -16,7 +16,8 @@ Each camera becomes ``OUT/<camera>/`` in MOTChallenge layout, so ``mtmc run OUT 
 and ``mtmc eval --gt OUT --pred RUN`` work on it directly:
 
 * ``<camera>.mp4`` — the crop, encoded with PyAV (libx264 CRF 18 when this PyAV build
-  has it, else MPEG-4 part 2 at a high bit rate); width and height are even;
+  has it, else MPEG-4 part 2 at a high bit rate; one encoder thread, so the same
+  source and seed give the same file); width and height are even;
 * ``seqinfo.ini`` — ``name``, ``frameRate``, ``seqLength``, ``imWidth``, ``imHeight``;
 * ``gt/gt.txt`` — the source gt rows (1-based frame = video frame index + 1) with the
   ORIGINAL ids (same person = same id in every camera), the ``flag`` column and
@@ -333,7 +334,8 @@ def make_multicam(
         for c in crops:
             (out / c.name).mkdir(parents=True, exist_ok=True)
             try:
-                writers.append(VideoWriter(out / c.name / f"{c.name}.mp4", c.width, c.height, fps, codec))
+                writers.append(VideoWriter(out / c.name / f"{c.name}.mp4", c.width, c.height, fps, codec,
+                                           threads=1))  # the same bytes on every run and machine
             except (av.error.FFmpegError, ValueError, av.codec.codec.UnknownCodecError) as exc:
                 raise InputError(f"cannot encode with codec {codec!r} ({exc}); try libx264 or mpeg4") from None
         img: np.ndarray | None = first

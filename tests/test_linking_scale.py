@@ -331,6 +331,33 @@ def test_incremental_re_add_and_featureless():
         linker.add([make_tracklet("cam3", 1, 30, 31, unit(np.ones(4)))])
 
 
+def test_incremental_still_open_snapshot_blocks_its_camera_and_transit():
+    """A snapshot of a track still in view lasts, for the rules, until the track's final version comes."""
+    f = unit(np.arange(1, 9))
+    topo = {"a": {"c": [2.0, 10.0]}}
+    linker = IncrementalLinker(LinkConfig(decision_delay_s=0.0, topology=topo, window_s=5.0))
+    snap = make_tracklet("a", 1, 0, 3, f)
+    assert linker.add([snap], still_open=True)[0].new_identity
+    # same camera, after the snapshot's last box but while the track is still in view: a second person
+    later = make_tracklet("a", 2, 5, 8, f)
+    linker.add([later])
+    assert later.global_id != snap.global_id
+    # camera c is entered 2-10 s after leaving a; 4 s after the snapshot, a has not been left yet
+    early_c = make_tracklet("c", 1, 7, 8, f)
+    linker.add([early_c])
+    assert early_c.global_id not in (snap.global_id, later.global_id)
+    # still in view at 20 s: its identity stays in the gallery although window_s (5 s) has passed
+    b = make_tracklet("b", 1, 19, 20, f)
+    linker.add([b])
+    assert b.global_id == snap.global_id
+    # the final version ends at 21 s: the same id, and now c 3 s later may be the same person
+    final = make_tracklet("a", 1, 0, 21, f)
+    assert linker.add([final]) == [] and final.global_id == snap.global_id
+    c = make_tracklet("c", 2, 24, 25, f)
+    linker.add([c])
+    assert c.global_id == snap.global_id
+
+
 def test_incremental_decision_delay_defers_ids_and_flush_decides():
     tracklets, truth = bench.synthetic_tracklets(300, dim=512, seed=4)
     order = sorted(tracklets, key=lambda t: t.end_time)
@@ -406,18 +433,30 @@ def test_trajectories_json_lists_merges_and_validates():
 
     from pipeline.export import trajectories, trajectories_schema
     from pipeline.results import CameraResult, RunResult
-    from pipeline.runner import _link
+    from pipeline.runner import relink
 
     tracklets, _ = bench.synthetic_tracklets(300, dim=512, seed=5)
     cfg = load_config(None, {"linking": {"mode": "incremental", "incremental_batch_s": 5.0}})
     cams: dict[str, CameraResult] = {}
     for t in tracklets:
         cams.setdefault(t.camera_id, CameraResult(t.camera_id, t.camera_id, "video")).tracklets.append(t)
-    result = RunResult(cameras=cams, stages={}, wall_s=1.0, detector="d", config=cfg.model_dump(by_alias=True))
-    result.linking = _link(result.tracklets, cfg, with_reid=True)
-    result.merges = result.linking.pop("merge_events")
+    run_result = RunResult(cameras=cams, stages={}, wall_s=1.0, detector="d", reid="r",
+                           config=load_config(None).model_dump(by_alias=True))
+    result = relink(run_result, cfg)
+    assert all(t.global_id is None for t in run_result.tracklets)  # the input is left as it was
+    assert result.config["linking"]["mode"] == "incremental" and run_result.config["linking"]["mode"] == "offline"
     assert result.merges, "the synthetic stream should need at least one merge"
     doc = trajectories(result)
     jsonschema.validate(doc, trajectories_schema())
     assert doc["merges"] == result.merges and doc["run"]["linking"]["merges"] == len(result.merges)
     assert {m["global_id"] for m in doc["merges"]}.isdisjoint(i["global_id"] for i in doc["identities"])
+
+
+def test_benchmark_rows_for_every_mode():
+    """The benchmark's cases run and score (incremental flushes the ids still within the decision delay)."""
+    rows = {m: bench.run_case(400, m) for m in bench.MODES}
+    assert all(r["n"] == 400 and r["f1"] > 90.0 and r["wall_s"] >= 0.0 for r in rows.values()), rows
+    assert rows["incremental"]["delay_s"] == LinkConfig().decision_delay_s > 0
+    assert rows["dense"]["delay_s"] is None
+    at_once = bench.run_case(400, "incremental", delay_s=0.0)
+    assert at_once["delay_s"] == 0.0 and at_once["true_identities"] == rows["incremental"]["true_identities"]

@@ -5,9 +5,12 @@ crops, colour-jittered per camera); detection with ``yolox_nano.onnx``, ReID wit
 ``osnet_x0_25_msmt17.onnx``, default config (``quality`` embedding policy, cosine
 distance — re-ranking needs ≥ 200 tracklets —, threshold 0.4).
 
-Measured when written (2026-11): cross-camera IDF1 74.4 on the TUD-Stadtmitte
-scene and 64.3 on the PETS09-S2L1 scene (per-camera COMBINED IDF1 78.4 / 67.3);
-the thresholds below sit a few points under these.
+Measured (2026-11-21, scenes encoded reproducibly): cross-camera IDF1 71.2 on
+the TUD-Stadtmitte scene and 60.8 on the PETS09-S2L1 scene (per-camera COMBINED
+IDF1 78.7 / 66.3), and 80.4 on the TUD scene's three cameras left when one is
+corrupt; the thresholds below sit 4–10 points under these. (Before,
+libx264's macroblock tree made the scene bytes depend on what the process had
+run, and the same scenes scored 74.4 / 64.3 or 62.3 on PETS from run to run.)
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ def test_cross_camera_idf1_on_tud_scene(tud_run: tuple[Path, Path]) -> None:
     gt, pred = match_gt_to_pred([scene], out)
     res = evaluate(gt, pred, frames=processed_frames(out))
     assert res.cross_camera is not None
-    assert res.cross_camera.idf1 >= 70.0, res.format_table()
+    assert res.cross_camera.idf1 >= 67.0, res.format_table()
     assert res.combined.idf1 >= 74.0, res.format_table()
 
 
@@ -121,7 +124,7 @@ def test_cross_camera_idf1_on_pets_scene(tmp_path: Path) -> None:
     gt, pred = match_gt_to_pred([scene], tmp_path / "run")
     res = evaluate(gt, pred, frames=processed_frames(tmp_path / "run"))
     assert res.cross_camera is not None
-    assert res.cross_camera.idf1 >= 59.0, res.format_table()
+    assert res.cross_camera.idf1 >= 56.0, res.format_table()
 
 
 def test_a_corrupt_camera_leaves_the_others_identities_intact(tud_run: tuple[Path, Path], tmp_path: Path) -> None:

@@ -12,21 +12,28 @@ inside the crop, visible part ≥ 8 px):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import av
 import cv2
+import faiss
 import numpy as np
 import pytest
-from conftest import MOT15, load_script
+from conftest import MOT15, YOLOX, load_script
 
 from pipeline.cli import main as mtmc_main
+from pipeline.config import load_config
+from pipeline.detectors.factory import build_detector
 from pipeline.errors import InputError
 from pipeline.evaluate import COMBINED, CROSS_CAMERA, evaluate
 from pipeline.mot_format import read_mot_txt, read_seqinfo, write_mot_txt
 from pipeline.sources import discover_cameras
+from pipeline.types import Frame
 
 TUD = MOT15 / "TUD-Stadtmitte"
 PETS = MOT15 / "PETS09-S2L1"
@@ -298,3 +305,26 @@ def test_pets_scene_pixels_and_overlap(tmp_path: Path, capsys: pytest.CaptureFix
     assert mm.main([str(PETS), "-o", str(out), "--max-frames", "5"]) == 2
     assert mm.main([str(tmp_path / "missing"), "-o", str(tmp_path / "x")]) == 2
     assert "make_multicam: error:" in capsys.readouterr().err
+
+
+@requires_footage
+@pytest.mark.skipif(not YOLOX.is_file(), reason="../shared/models/yolox_nano.onnx is absent")
+def test_scene_bytes_do_not_depend_on_what_the_process_ran(tmp_path: Path) -> None:
+    """The same source and seed give the same files in a fresh interpreter and after ONNX Runtime
+    and faiss ran in this one (libx264's macroblock tree once made them differ: 40 frames were enough)."""
+    args = [str(PETS), "-o", "{out}", "--max-frames", "40", "--jitter"]
+    script = Path(mm.__file__)
+    fresh = tmp_path / "fresh"
+    proc = subprocess.run([sys.executable, str(script), *[a.format(out=fresh) for a in args]],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    detector = build_detector(load_config(None, {"detector": {"spec": f"yolox:{YOLOX}"}}).detector, {})
+    img = cv2.imread(str(PETS / "img1" / "000001.jpg"))
+    detector.detect([Frame("c", 0, 0.0, img, img.shape[1], img.shape[0])])
+    g = np.random.default_rng(0).normal(size=(2000, 64)).astype(np.float32)
+    faiss.knn(g[:50], g, 10)
+    here = tmp_path / "here"
+    assert mm.main([a.format(out=here) for a in args]) == 0
+    digest = {d: {c: hashlib.md5((d / c / f"{c}.mp4").read_bytes()).hexdigest() for c in CAMERAS}
+              for d in (fresh, here)}
+    assert digest[fresh] == digest[here]

@@ -29,7 +29,7 @@ overlapping in time, ``max_gap_s``, ``window_s``, topology;
 identity. Identities silent for longer than ``window_s`` leave the gallery,
 which bounds memory and search time of a days-long live run.
 
-Deferred decisions (``linking.decision_delay_s``, default 0): a tracklet
+Deferred decisions (``linking.decision_delay_s``, default 10 s): a tracklet
 gets its id only once the stream clock (the latest ``end_time`` added, or the
 ``now`` given to :meth:`IncrementalLinker.flush`) is ``decision_delay_s``
 past its end. Until then it is *pending*: every :meth:`~IncrementalLinker.add`
@@ -39,29 +39,38 @@ again later, with whatever arrived meanwhile. Tracklets without a feature are
 decided at once. :meth:`~IncrementalLinker.flush` with no argument decides all
 pending ones (end of stream); a caller that resolves ids at the end must call
 it. The cost is latency: an id (and its ``identity_assigned`` event) comes
-``decision_delay_s`` after the track ends. The gain: a tracklet is no longer
-joined to a merely acceptable identity before its close partner has ended.
-Cross-camera IDF1 on the ``scripts/make_multicam.py`` scenes (1 s batches,
-resolved ids; offline = dense cosine average linkage, all at once):
+``decision_delay_s`` after the track ends (live mode links a track still in
+view from a snapshot, ``live.link_after_s`` after it starts). The gain: a
+tracklet is no longer joined to a merely acceptable identity before its close
+partner has ended. Cross-camera IDF1 on the ``scripts/make_multicam.py``
+scenes (``scripts/compare_linking_modes.py``: 1 s batches, resolved ids;
+offline = cosine average linkage, all at once), jitter seed 0, and the mean
+of incremental − offline over seeds 0–4 of both sequences (10 scenes):
 
-==============  =======  =======  =====  =====  =====  =====  =====
-scene           offline  delay 0    5 s    8 s   10 s   15 s   20 s
-==============  =======  =======  =====  =====  =====  =====  =====
-TUD-Stadtmitte     74.4     75.0   73.9   74.4   74.4   74.4   74.4
-PETS09-S2L1        64.3     49.3   53.1   48.5   62.0   62.0   64.7
-==============  =======  =======  =====  =====  =====  =====  =====
+==================  =======  =======  =====  =====  =====  =====
+scene               offline  delay 0   10 s   20 s   30 s   40 s
+==================  =======  =======  =====  =====  =====  =====
+TUD-Stadtmitte         71.2     63.7   71.2   71.2   71.2   71.2
+PETS09-S2L1            60.8     47.8   60.7   59.6   59.6   60.8
+mean difference                −3.15  −0.03  −0.67  −0.66  −0.10
+mean |difference|               4.81   0.49   0.85   0.66   0.10
+==================  =======  =======  =====  =====  =====  =====
 
-(TUD lasts 7.1 s, so from 7.1 s on everything waits for the final flush,
-i.e. is offline; PETS lasts 42.7 s. The gain is not monotonic in the delay:
-one changed link moves these small scenes, 38 and 52 tracklets, by several
-points; an earlier run of the same scenes gave PETS 64.7 from 8 s on.
-Default 10 s.) On the synthetic benchmark (10⁴
-tracklets, 10 s batches) pairwise F1 is 98.78 without delay and 98.67 with
-10 s. Not deferring but demanding stronger evidence for an online join did
-not close the gap: a stricter join threshold (0.3) with later identity
-merges at 0.4 gave PETS 54.5 but synthetic F1 30 (its same-identity
-distances are ≈ 0.3); skipping ambiguous joins (second-best identity within
-0.02) gave PETS 55.5, synthetic 97.98.
+(TUD lasts 7.1 s, so from a 7.1 s delay on everything there waits for the
+final flush, i.e. is offline; PETS lasts 42.7 s. Single scenes are noisy:
+one changed link moves these 38–52-tracklet scenes by several points; the
+PETS scenes lie within −1.4 to +1.4 points of offline at 10 s, and longer
+delays are not better until they cover nearly the whole scene.) On the
+synthetic benchmark (10⁴ tracklets, 10 s batches) pairwise F1 is 98.78
+without delay and 98.67 with 10 s. Not deferring but demanding stronger
+evidence for an online join did not close the gap: a stricter join
+threshold (0.3) with later identity merges at 0.4 gave 54.5 on an earlier
+PETS scene (offline 64.3) but synthetic F1 30 (its same-identity distances
+are ≈ 0.3); skipping ambiguous joins (second-best identity within 0.02)
+gave 55.5 there, synthetic 97.98.
+
+Tracks still in view (live mode's early links, ``add(..., still_open=True)``)
+count, for the time rules, as lasting until their final version is added.
 
 No k-reciprocal re-ranking: re-ranking a batch together with the members of
 its retrieved identities (a query-centred set) saturates the Jaccard term
@@ -149,6 +158,7 @@ class IncrementalLinker:
         self._in_gallery = np.zeros(0, dtype=bool)
         self._node_label: list[int] = []
         self._pending: dict[int, list[Tracklet]] = {}  # member -> its snapshots, waiting for a decision
+        self._open: set[int] = set()  # members added with still_open=True and not yet ended
         self._now = -np.inf  # stream clock: latest end_time seen
         set_faiss_threads(cfg.threads)
 
@@ -171,7 +181,7 @@ class IncrementalLinker:
             global_id = self._parent[global_id]
         return global_id
 
-    def add(self, tracklets: Sequence[Tracklet]) -> list[LinkEvent]:
+    def add(self, tracklets: Sequence[Tracklet], still_open: bool = False) -> list[LinkEvent]:
         """Link newly finished tracklets; sets ``t.global_id`` (never changed afterwards).
 
         With ``decision_delay_s`` > 0 a tracklet's id is set (and its event
@@ -189,6 +199,14 @@ class IncrementalLinker:
         Args:
             tracklets: tracklets of any cameras (times in seconds, one clock;
                 features D ``float32``, any norm, or ``None``).
+            still_open: the tracklets are snapshots of tracks still in view
+                (live mode's early links). Until the same ``(camera_id,
+                local_id)`` is added with ``still_open=False``, the time rules
+                treat such a tracklet as lasting from its ``start_time`` on
+                without end: no later tracklet of its camera can join its
+                identity (it would be a second person in the same frames), a
+                camera pair's transit window counts from the time it is left,
+                and its identity does not leave the gallery (``window_s``).
 
         Returns:
             The events, in order: one ``identity_assigned`` per newly decided
@@ -208,10 +226,11 @@ class IncrementalLinker:
             if key in self._by_key and self._by_key[key] in self._pending:  # not decided yet: newer snapshot
                 k = self._by_key[key]
                 self._pending[k].append(t)
-                self._rules.set_interval(k, t.start_time, t.end_time)
+                self._set_interval(k, t, still_open)
                 self._member_feat[k] = f
             elif key in self._by_key:
                 self._update(self._by_key[key], t, f)
+                self._set_interval(self._by_key[key], t, still_open)
             else:
                 if key in new_by_key:  # twice in one batch: the later (longer) snapshot counts
                     dups.append((new_by_key.pop(key)[0], key))
@@ -222,6 +241,7 @@ class IncrementalLinker:
             self._retire(min(t.start_time for t, _ in fresh) - self.cfg.window_s)
         for t, f in fresh:
             k = self._rules.append(str(t.camera_id), t.start_time, t.end_time)
+            self._set_interval(k, t, still_open)
             self._member_feat.append(f)
             self._member_gid.append(0)
             self._by_key[(str(t.camera_id), int(t.local_id))] = k
@@ -349,10 +369,19 @@ class IncrementalLinker:
             self._gallery[gid] = 0.0
             self._in_gallery[gid] = False
 
+    def _set_interval(self, k: int, t: Tracklet, still_open: bool) -> None:
+        """Member ``k``'s interval for the time rules: ``[start, end]``, or ``[start, ∞)`` while still open."""
+        if still_open:
+            self._open.add(k)
+        else:
+            self._open.discard(k)
+        self._rules.set_interval(k, t.start_time, np.inf if still_open else t.end_time)
+
     def _retire(self, before: float) -> None:
-        """Identities whose last member ended before ``before`` (s) leave the gallery."""
+        """Identities whose last member ended before ``before`` (s) and has none still open leave the gallery."""
         for ident in self._ids.values():
-            if ident.last_end < before and ident.gid < len(self._in_gallery) and self._in_gallery[ident.gid]:
+            if (ident.last_end < before and ident.gid < len(self._in_gallery) and self._in_gallery[ident.gid]
+                    and not any(m in self._open for m in ident.members)):
                 self._drop(ident.gid)
 
     def _retrieve(self, queries: np.ndarray) -> list[list[tuple[int, float]]]:
@@ -434,9 +463,8 @@ class IncrementalLinker:
         return old
 
     def _update(self, k: int, t: Tracklet, f: np.ndarray | None) -> None:
-        """A tracklet seen before: new interval and feature, same id."""
+        """A tracklet seen before: new feature and ``last_end``, same id (the caller sets its interval)."""
         t.global_id = self._member_gid[k]
-        self._rules.set_interval(k, t.start_time, t.end_time)
         ident = self._ids[self.resolve(self._member_gid[k])]
         ident.last_end = max(ident.last_end, float(t.end_time))
         old = self._member_feat[k]
