@@ -67,6 +67,11 @@ def compare_scene(seq_dir: Path, seed: int, delays: list[float], work: Path, ove
         work: folder for the scene and the outputs (written).
         overrides: config overrides (detector and ReID specs).
         config: YAML config, or ``None`` for the defaults.
+
+    Raises:
+        pipeline.errors.InputError: ``seq_dir`` is not a sequence with pixels and gt.
+        pipeline.errors.ConfigError: ``config`` or ``overrides`` is invalid.
+        pipeline.errors.ModelError: the detector or ReID model cannot be loaded.
     """
     scene = work / f"{seq_dir.name}_seed{seed}"
     make_multicam(seq_dir, scene, "both", jitter=True, seed=seed, overwrite=True)
