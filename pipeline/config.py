@@ -148,6 +148,17 @@ class TrackletConfig(_Strict):
         0.3, ge=0.0, le=1.0, description="boxes overlapping another box by more IoU are not averaged"
     )
     min_length: int = Field(1, ge=1, description="shorter tracklets (boxes) are not linked: own global id")
+    fallback: bool = Field(
+        False,
+        description=(
+            "with 'quality': a track none of whose boxes passed the filter so far embeds its boxes at least "
+            "fallback_min_height px tall and not overlapped, and uses their mean if no good crop ever comes"
+        ),
+    )
+    fallback_min_height: float = Field(24.0, ge=0.0, description="with fallback: lowest box embedded (px)")
+    interpolate_s: float = Field(
+        0.0, ge=0.0, description="fill a track's gaps up to this long (s) with linearly interpolated boxes; 0 = off"
+    )
 
 
 class LinkConfig(_Strict):
@@ -163,7 +174,49 @@ class LinkConfig(_Strict):
     k1: int = Field(20, ge=1, description="k-reciprocal neighbourhood size (capped for few tracklets)")
     k2: int = Field(6, ge=1, description="local query expansion size")
     lambda_: float = Field(0.3, ge=0.0, le=1.0, alias="lambda", description="weight of the original distance")
-    threshold: float = Field(0.4, gt=0.0, description="clustering stops above this distance")
+    threshold: float | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "clustering stops above this distance; 'auto': set per run from its known negatives (tracklets of one "
+            "camera at the same time, topology-incompatible pairs) at target_fmr (trackers/calibrate.py)"
+        ),
+    )
+    target_fmr: float = Field(
+        0.01, gt=0.0, lt=1.0, description="threshold 'auto': share of known-negative pairs allowed below it"
+    )
+    auto_min_negatives: int = Field(
+        20, ge=1, description="threshold 'auto': with fewer known-negative pairs, use threshold_fallback"
+    )
+    auto_min: float = Field(0.15, gt=0.0, description="threshold 'auto': never below this distance")
+    auto_max: float = Field(0.6, gt=0.0, description="threshold 'auto': never above this distance")
+    threshold_fallback: float = Field(
+        0.4, gt=0.0, description="threshold 'auto' with too few negatives, and in incremental mode / live"
+    )
+    same_camera: Literal["never", "reentry", "any"] = Field(
+        "never",
+        description=(
+            "links between tracklets of one camera: 'never'; 'reentry': only with re-entry evidence (distance "
+            "<= reentry_threshold, gap >= reentry_min_gap_s, left and came back at the image border; offline "
+            "only, 'never' in incremental mode and live); 'any': whenever not overlapping in time"
+        ),
+    )
+    learn_topology: bool = Field(
+        False,
+        description=(
+            "offline: learn overlapping camera pairs and transit windows from the first linking pass "
+            "(trackers/learn_topology.py) and link again with them (entries of linking.topology win); "
+            "OUT/topology.yaml is written either way"
+        ),
+    )
+    learn_max_distance: float = Field(
+        0.25, gt=0.0, le=2.0, description="topology learning: max cosine distance of a confident cross-camera match"
+    )
+    learn_min_pairs: int = Field(3, ge=1, description="topology learning: confident matches needed for a verdict")
+    reentry_threshold: float = Field(0.2, gt=0.0, description="'reentry': max cosine distance of the two tracklets")
+    reentry_min_gap_s: float = Field(2.0, ge=0.0, description="'reentry': seconds between leaving and coming back")
+    reentry_border: float = Field(
+        0.05, ge=0.0, le=0.5, description="'reentry': exit and entry boxes within this fraction of the frame's border"
+    )
     max_gap_s: float | None = Field(None, gt=0.0, description="tracklets further apart in time (s) cannot link")
     mode: Literal["offline", "incremental"] = Field(
         "offline",
@@ -210,6 +263,8 @@ class LinkConfig(_Strict):
         from trackers.topology import validate_topology  # late: trackers imports this module
 
         validate_topology(self.topology, "linking.topology")
+        if self.auto_min > self.auto_max:
+            raise ValueError(f"linking.auto_min ({self.auto_min}) must not exceed linking.auto_max ({self.auto_max})")
         return self
 
 

@@ -33,6 +33,7 @@ from pipeline.video_writer import write_annotated_videos
 from reid.extractor import FeatureExtractor
 from reid.factory import build_reid
 from trackers.incremental import IncrementalLinker
+from trackers.learn_topology import LearnedTopology, learn_topology, write_topology_yaml
 from trackers.linking import link_tracklets_detailed
 
 
@@ -100,27 +101,36 @@ def _link_incremental(tracklets: list[Tracklet], cfg: LinkConfig) -> list[dict[s
     return merges
 
 
-def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[str, Any]:
+def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
+          frame_sizes: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
     """Give every tracklet a global id (linked across cameras when ReID and linking are on).
 
-    Returns the ``linking`` summary (method, counts, ``merges``: number of
-    identity merges, 0 offline) plus ``merge_events``, the merges themselves
-    (see :func:`_link_incremental`), which the caller moves to the result.
+    Returns the ``linking`` summary (method, threshold and how it was set, counts,
+    ``same_camera_links``, ``merges``: number of identity merges, 0 offline) plus
+    ``merge_events``, the merges themselves (see :func:`_link_incremental`), which the
+    caller moves to the result.
     """
     linkable = [t for t in tracklets if len(t) >= cfg.tracklets.min_length]
     merges: list[dict[str, Any]] = []
     lc = cfg.linking
+    threshold: dict[str, Any] = {}
     if with_reid and lc.enabled and linkable and lc.mode == "incremental":
         merges = _link_incremental(linkable, lc)
+        value = lc.threshold_fallback if lc.threshold == "auto" else lc.threshold
+        threshold = {"threshold": value, "threshold_source": "fixed" if lc.threshold != "auto" else
+                     f"fallback: {value:g} (threshold 'auto' needs the whole run; incremental uses threshold_fallback)"}
         method = (f"incremental: each {lc.incremental_batch_s} s batch clustered with the identities near it, "
-                  f"cosine average linkage at {lc.threshold}, ids decided {lc.decision_delay_s} s after a "
+                  f"cosine average linkage at {value:g}, ids decided {lc.decision_delay_s} s after a "
                   "tracklet ends")
     elif with_reid and lc.enabled and linkable:
-        res = link_tracklets_detailed(linkable, lc)
+        res = link_tracklets_detailed(linkable, lc, frame_sizes)
         method = f"k-reciprocal re-ranked (k1={res.k1}, k2={res.k2})" if res.k1 else "cosine"
-        method += f" distance, constrained average-linkage clustering at {lc.threshold}"
+        if res.threshold is not None:
+            threshold = {"threshold": round(res.threshold.value, 4), "threshold_source": res.threshold.describe()}
+            method += f" distance, constrained average-linkage clustering at {res.threshold.value:.3g}"
         if res.method == "sparse":
             method = f"sparse ({res.num_candidate_pairs} candidate pairs) {method}"
+        method += f", same-camera links: {lc.same_camera}"
     else:
         linkable = []
         method = "no linking (" + ("linking.enabled is false" if with_reid else "no ReID model") + ")"
@@ -136,13 +146,51 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool) -> dict[s
     return {
         "method": method,
         "mode": lc.mode,
+        **threshold,
         "tracklets": len(tracklets),
         "tracklets_without_feature": sum(t.feature is None for t in tracklets),
         "identities": len(cams_per_id),
         "cross_camera_identities": sum(len(c) > 1 for c in cams_per_id.values()),
+        "same_camera_links": len(tracklets) - len({(int(t.global_id or 0), t.camera_id) for t in tracklets}),
         "merges": len(merges),
         "merge_events": merges,
     }
+
+
+def _frame_sizes(result: RunResult) -> dict[str, tuple[float, float]]:
+    return {c.camera_id: (float(c.width), float(c.height)) for c in result.cameras.values() if c.width and c.height}
+
+
+def _link_run(result: RunResult, cfg: MtmcConfig) -> LearnedTopology | None:
+    """Link ``result``'s tracklets (sets ``linking`` and ``merges``); returns the topology learned from them.
+
+    Offline with ReID and more than one camera, the camera topology is learned from the first
+    pass (:func:`trackers.learn_topology.learn_topology`); with ``linking.learn_topology`` the
+    tracklets are then linked again under it, the config's own ``linking.topology`` entries winning.
+    """
+    with_reid = result.reid is not None
+    sizes = _frame_sizes(result)
+    tracklets = result.tracklets
+    result.linking = _link(tracklets, cfg, with_reid, sizes)
+    lc = cfg.linking
+    learned = None
+    if with_reid and lc.enabled and lc.mode == "offline" and len({t.camera_id for t in tracklets}) > 1:
+        learned = learn_topology(tracklets, max_distance=lc.learn_max_distance, min_pairs=lc.learn_min_pairs)
+        rules = learned.to_config()
+        if lc.learn_topology and rules:
+            topo = {a: {**rules.get(a, {}), **lc.topology.get(a, {})} for a in {*rules, *lc.topology}}
+            second = cfg.model_copy(update={"linking": lc.model_copy(update={"topology": topo})})
+            for t in tracklets:
+                t.global_id = None
+            result.linking = _link(tracklets, second, with_reid, sizes)
+            result.linking["method"] += f"; second pass with the learned topology ({_pair_kinds(learned)})"
+    result.merges = result.linking.pop("merge_events")
+    return learned
+
+
+def _pair_kinds(learned: LearnedTopology) -> str:
+    known = [f"{a}-{b} {e.kind}" for (a, b), e in sorted(learned.pairs.items()) if e.kind != "unknown"]
+    return ", ".join(known) or "no pair known"
 
 
 def relink(result: RunResult, cfg: MtmcConfig) -> RunResult:
@@ -168,8 +216,7 @@ def relink(result: RunResult, cfg: MtmcConfig) -> RunResult:
     out = copy.deepcopy(result)
     for t in out.tracklets:
         t.global_id = None
-    out.linking = _link(out.tracklets, cfg, result.reid is not None)
-    out.merges = out.linking.pop("merge_events")
+    _link_run(out, cfg)
     out.config = {**out.config, "linking": cfg.model_dump(by_alias=True)["linking"]}
     return out
 
@@ -287,12 +334,13 @@ def run(
             interrupted=interrupted,
         )
         t = time.perf_counter()
-        result.linking = _link(result.tracklets, cfg, extractor is not None)
-        result.merges = result.linking.pop("merge_events")
+        learned = _link_run(result, cfg)
         stages["link"] = time.perf_counter() - t
         if out_dir is not None:
             t = time.perf_counter()
             write_tracks(result, out_dir)
+            if learned is not None:
+                write_topology_yaml(Path(out_dir) / "topology.yaml", learned)
             if crop_writer is not None:
                 crop_writer.finish(result.tracklets)
             if save_video and not interrupted:

@@ -23,6 +23,37 @@ from pipeline.types import Frame, Tracklet, TrackOutput
 from trackers.matching import iou_matrix
 
 
+def interpolate_gaps(frames: np.ndarray, times: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                     max_gap_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fill the missing frames of a track's short gaps with linearly interpolated boxes.
+
+    A gap is two consecutive boxes whose frame indices differ by more than 1; when their
+    timestamps are at most ``max_gap_s`` seconds apart, every frame in between gets the box,
+    timestamp and score interpolated linearly in the frame index (the usual MOT post-processing of
+    short occlusions, e.g. ByteTrack's linear interpolation).
+
+    Args:
+        frames: T ``int64`` increasing 0-based frame indices. times: T ``float64`` seconds.
+        boxes: T×4 ``float32`` ``xyxy`` pixels. scores: T ``float32``.
+        max_gap_s: longest gap filled (s); 0 fills nothing.
+
+    Returns:
+        ``(frames, times, boxes, scores)`` with the filled frames inserted (same dtypes).
+    """
+    f = np.asarray(frames, np.int64)
+    if len(f) < 2 or max_gap_s <= 0:
+        return frames, times, boxes, scores
+    holes = np.flatnonzero((np.diff(f) > 1) & (np.diff(times) <= max_gap_s))
+    if not len(holes):
+        return frames, times, boxes, scores
+    new_f = np.concatenate([f, *(np.arange(f[k] + 1, f[k + 1]) for k in holes)])
+    order = np.argsort(new_f, kind="stable")
+    new_f = new_f[order]
+    interp = [np.interp(new_f, f, np.asarray(c, np.float64)) for c in (times, *np.asarray(boxes).T, scores)]
+    out_boxes = np.stack(interp[1:5], axis=1).astype(np.float32)
+    return new_f, interp[0], out_boxes, interp[5].astype(np.float32)
+
+
 def quality_mask(xyxy: np.ndarray, score: np.ndarray, width: int, height: int, cfg: TrackletConfig) -> np.ndarray:
     """Which boxes of one frame are good enough to enter a tracklet's mean feature.
 
@@ -57,6 +88,8 @@ class _OpenTrack:
     scores: list[float] = field(default_factory=list)
     feature_sum: np.ndarray | None = None
     num_features: int = 0
+    fallback_sum: np.ndarray | None = None  # features of boxes that failed the filter (see TrackletConfig.fallback)
+    num_fallback: int = 0
     last_embed_time: float = -np.inf
     boxes_seen: int = 0
 
@@ -93,7 +126,10 @@ class TrackletBuilder:
             feature for this box (policy ``every``: all; ``every_k``: every k-th box
             of each track; ``quality``: good boxes while the track has fewer than
             ``max_features`` features and ``min_interval_s`` has passed since its
-            last one). ``good``: the box passes :func:`quality_mask`.
+            last one; with ``fallback``, also boxes of a track without a good feature yet that pass
+            the relaxed filter: at least ``fallback_min_height`` px, not overlapped).
+            ``good``: the box passes :func:`quality_mask`. Features of embedded boxes that are
+            not good enter the tracklet's mean only when none of its boxes was good.
         """
         n = len(outputs)
         if n == 0:
@@ -102,6 +138,11 @@ class TrackletBuilder:
         score = np.array([o.score for o in outputs])
         good = quality_mask(xyxy, score, frame.width, frame.height, self.cfg)
         cfg = self.cfg
+        fallback_ok = good
+        if cfg.fallback and cfg.embed_policy == "quality":
+            relaxed = cfg.model_copy(update={"min_height": cfg.fallback_min_height, "min_score": 0.0,
+                                             "border_margin": 0.0})
+            fallback_ok = quality_mask(xyxy, score, frame.width, frame.height, relaxed)
         embed = np.zeros(n, bool)
         for i, o in enumerate(outputs):
             tr = self._open.get(o.track_id)
@@ -113,7 +154,10 @@ class TrackletBuilder:
             else:
                 n_feat = tr.num_features if tr else 0
                 last = tr.last_embed_time if tr else -np.inf
-                embed[i] = good[i] and n_feat < cfg.max_features and frame.timestamp - last >= cfg.min_interval_s
+                due = frame.timestamp - last >= cfg.min_interval_s
+                embed[i] = good[i] and n_feat < cfg.max_features and due
+                if cfg.fallback and not good[i] and n_feat == 0 and due:
+                    embed[i] = bool(fallback_ok[i]) and (tr.num_fallback if tr else 0) < cfg.max_features
         return embed, good
 
     def add(self, frame: Frame, outputs: list[TrackOutput], features: np.ndarray | None,
@@ -148,21 +192,29 @@ class TrackletBuilder:
                 if good[i]:
                     tr.feature_sum = f.astype(np.float64) if tr.feature_sum is None else tr.feature_sum + f
                     tr.num_features += 1
+                elif self.cfg.fallback:
+                    tr.fallback_sum = f.astype(np.float64) if tr.fallback_sum is None else tr.fallback_sum + f
+                    tr.num_fallback += 1
 
     def _tracklet(self, tid: int, tr: _OpenTrack) -> Tracklet:
         feat = None
-        if tr.feature_sum is not None:
-            norm = np.linalg.norm(tr.feature_sum)
-            feat = (tr.feature_sum / norm).astype(np.float32) if norm > 0 else None
+        total, count = (tr.feature_sum, tr.num_features) if tr.feature_sum is not None else (
+            tr.fallback_sum, tr.num_fallback)
+        if total is not None:
+            norm = np.linalg.norm(total)
+            feat = (total / norm).astype(np.float32) if norm > 0 else None
+        frames, times, boxes, scores = interpolate_gaps(
+            np.asarray(tr.frames, np.int64), np.asarray(tr.times, np.float64), np.stack(tr.boxes).astype(np.float32),
+            np.asarray(tr.scores, np.float32), self.cfg.interpolate_s)
         return Tracklet(
             camera_id=self.camera_id,
             local_id=tid,
-            frames=np.asarray(tr.frames, np.int64),
-            timestamps=np.asarray(tr.times, np.float64),
-            boxes=np.stack(tr.boxes).astype(np.float32),
-            scores=np.asarray(tr.scores, np.float32),
+            frames=frames,
+            timestamps=times,
+            boxes=boxes,
+            scores=scores,
             feature=feat,
-            num_features=tr.num_features if feat is not None else 0,
+            num_features=count if feat is not None else 0,
         )
 
     def finish(self) -> list[Tracklet]:

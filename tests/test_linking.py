@@ -18,6 +18,10 @@ from trackers.linking import (
     link_tracklets_detailed,
 )
 
+# These tests check the linking mechanics (clustering, constraints, modes) on synthetic worlds in which
+# people re-enter cameras, so they pin the pre-calibration policy: a fixed threshold and same-camera
+# links allowed. The defaults (auto threshold, no same-camera links) are tested in test_linking_policy.py.
+MECHANICS = {"threshold": 0.4, "same_camera": "any"}
 
 def make_tracklet(cam: str, local_id: int, t0: float, t1: float, feature=None, fps: float = 10.0) -> Tracklet:
     ts = np.arange(t0, t1 + 1e-9, 1.0 / fps)
@@ -203,7 +207,7 @@ def _two_people_three_cameras(rng, noise=0.25, dim=64):
 def test_two_people_three_cameras(rerank, seed):
     rng = np.random.default_rng(seed)
     tracklets, truth = _two_people_three_cameras(rng)
-    cfg = LinkConfig(rerank=rerank, rerank_min_tracklets=0)
+    cfg = LinkConfig(**MECHANICS, rerank=rerank, rerank_min_tracklets=0)
     ids = link_tracklets(tracklets, cfg)
     assert sorted(set(ids.tolist())) == [1, 2]
     assert same_partition(ids, truth)
@@ -217,7 +221,7 @@ def test_identical_features_overlapping_in_one_camera_stay_apart():
     ts = [make_tracklet("A", i + 1, float(i), 10.0 + i, f) for i in range(4)]  # all overlap in camera A
     ts.append(make_tracklet("B", 1, 2.0, 6.0, f))  # other camera, may join one of them
     for rerank in (True, False):
-        ids = link_tracklets(ts, LinkConfig(rerank=rerank, rerank_min_tracklets=0, threshold=0.5))
+        ids = link_tracklets(ts, LinkConfig(rerank=rerank, rerank_min_tracklets=0, threshold=0.5, same_camera="any"))
         assert len(set(ids[:4].tolist())) == 4
         assert_constraints_hold(ts)
         assert ids[4] in ids[:4]
@@ -232,16 +236,16 @@ def test_same_camera_reentry_links():
         make_tracklet("A", 3, 1.0, 4.0, unit(rng.normal(size=32))),  # someone else
     ]
     for rerank in (True, False):
-        ids = link_tracklets(ts, LinkConfig(rerank=rerank, rerank_min_tracklets=0))
+        ids = link_tracklets(ts, LinkConfig(**MECHANICS, rerank=rerank, rerank_min_tracklets=0))
         assert ids[0] == ids[1] != ids[2]
 
 
 def test_max_gap_respected():
     f = unit(np.arange(1, 9))
     ts = [make_tracklet("A", 1, 0.0, 5.0, f), make_tracklet("B", 1, 100.0, 105.0, f)]
-    assert link_tracklets(ts, LinkConfig()).tolist() == [1, 1]
-    assert link_tracklets(ts, LinkConfig(max_gap_s=30.0)).tolist() == [1, 2]
-    assert link_tracklets(ts, LinkConfig(max_gap_s=95.0)).tolist() == [1, 1]
+    assert link_tracklets(ts, LinkConfig(**MECHANICS)).tolist() == [1, 1]
+    assert link_tracklets(ts, LinkConfig(**MECHANICS, max_gap_s=30.0)).tolist() == [1, 2]
+    assert link_tracklets(ts, LinkConfig(**MECHANICS, max_gap_s=95.0)).tolist() == [1, 1]
 
 
 def test_featureless_tracklet_gets_own_id():
@@ -250,7 +254,7 @@ def test_featureless_tracklet_gets_own_id():
     bare = make_tracklet("c2", 99, 1.0, 3.0, None)
     zero = make_tracklet("c3", 98, 2.0, 3.0, np.zeros(64))
     all_t = [*tracklets, bare, zero]
-    res = link_tracklets_detailed(all_t, LinkConfig(rerank_min_tracklets=0))
+    res = link_tracklets_detailed(all_t, LinkConfig(**MECHANICS, rerank_min_tracklets=0))
     assert isinstance(res, LinkResult)
     assert res.num_without_feature == 2
     ids = res.global_ids.tolist()
@@ -274,7 +278,7 @@ def test_every_tracklet_exactly_one_id_numbered_by_first_appearance():
         t0 = float(rng.uniform(0, 100))
         feat = None if k % 17 == 0 else unit(people[p] + 0.4 * rng.normal(size=32))
         ts.append(make_tracklet(cams[k % 4], k + 1, t0, t0 + float(rng.uniform(1, 10)), feat))
-    ids = link_tracklets(ts, LinkConfig(max_gap_s=60.0))
+    ids = link_tracklets(ts, LinkConfig(**MECHANICS, max_gap_s=60.0))
     assert ids.shape == (80,) and ids.dtype == np.int64
     assert all(t.global_id == g for t, g in zip(ts, ids.tolist(), strict=True))
     k = ids.max()
@@ -287,17 +291,17 @@ def test_every_tracklet_exactly_one_id_numbered_by_first_appearance():
 def test_disabled_gives_each_its_own_id():
     f = unit(np.ones(8))
     ts = [make_tracklet("A", 1, 5.0, 6.0, f), make_tracklet("B", 1, 0.0, 2.0, f), make_tracklet("C", 1, 9.0, 9.5)]
-    res = link_tracklets_detailed(ts, LinkConfig(enabled=False))
+    res = link_tracklets_detailed(ts, LinkConfig(**MECHANICS, enabled=False))
     assert res.global_ids.tolist() == [2, 1, 3]  # by first appearance
     assert res.num_ids == 3 and res.num_linked == 0 and res.distance is None
     assert [t.global_id for t in ts] == [2, 1, 3]
-    assert link_tracklets([], LinkConfig()).shape == (0,)
+    assert link_tracklets([], LinkConfig(**MECHANICS)).shape == (0,)
 
 
 def test_mismatched_feature_lengths_raise():
     ts = [make_tracklet("A", 1, 0.0, 1.0, unit(np.ones(8))), make_tracklet("B", 1, 0.0, 1.0, unit(np.ones(4)))]
     with pytest.raises(ValueError, match="disagree"):
-        link_tracklets(ts, LinkConfig())
+        link_tracklets(ts, LinkConfig(**MECHANICS))
 
 
 def test_cosine_distance_matrix():
@@ -312,7 +316,7 @@ def test_rerank_only_from_rerank_min_tracklets():
     rng = np.random.default_rng(5)
     tracklets, truth = _two_people_three_cameras(rng)
     n = sum(t.feature is not None for t in tracklets)
-    assert link_tracklets_detailed(tracklets, LinkConfig(rerank=True, rerank_min_tracklets=n + 1)).k1 == 0
-    res = link_tracklets_detailed(tracklets, LinkConfig(rerank=True, rerank_min_tracklets=n))
+    assert link_tracklets_detailed(tracklets, LinkConfig(**MECHANICS, rerank=True, rerank_min_tracklets=n + 1)).k1 == 0
+    res = link_tracklets_detailed(tracklets, LinkConfig(**MECHANICS, rerank=True, rerank_min_tracklets=n))
     assert res.k1 >= 1
     assert same_partition(res.global_ids, truth)

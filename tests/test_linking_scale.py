@@ -20,6 +20,12 @@ from trackers.topology import PairRules
 bench = load_script("benchmark_linking")
 
 
+
+# These tests check the linking mechanics (clustering, constraints, modes) on synthetic worlds in which
+# people re-enter cameras, so they pin the pre-calibration policy: a fixed threshold and same-camera
+# links allowed. The defaults (auto threshold, no same-camera links) are tested in test_linking_policy.py.
+MECHANICS = {"threshold": 0.4, "same_camera": "any"}
+
 def clustered(n: int, dim: int, seed: int, spread: float = 0.8) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(max(1, n // 6), dim))
@@ -121,7 +127,8 @@ def test_missing_pairs_are_valued_from_features(lam):
 @pytest.mark.parametrize("rerank_min", [0, 10**6])
 def test_link_sparse_equals_dense_on_synthetic_tracklets(rerank_min):
     tracklets, truth = bench.synthetic_tracklets(800, dim=64, seed=1)
-    cfg = LinkConfig(rerank_min_tracklets=rerank_min, topology={"cam00": {"cam01": False}}, max_gap_s=300.0)
+    cfg = LinkConfig(**MECHANICS, rerank_min_tracklets=rerank_min, topology={"cam00": {"cam01": False}},
+                     max_gap_s=300.0)
     dense = link_tracklets_detailed(tracklets, cfg.model_copy(update={"method": "dense"}))
     # every pair a candidate: the same clusters
     full = link_tracklets_detailed(tracklets, cfg.model_copy(update={"method": "sparse", "candidates": 800}))
@@ -182,7 +189,7 @@ def _assert_rules_hold(tracklets: list[Tracklet], cfg: LinkConfig) -> None:
 @pytest.mark.parametrize("mode", ["dense", "sparse", "incremental"])
 def test_topology_constraints_respected(mode):
     tracklets = topology_scene()
-    cfg = LinkConfig(topology=TOPOLOGY, rerank=False, method="sparse" if mode == "sparse" else "dense")
+    cfg = LinkConfig(**MECHANICS, topology=TOPOLOGY, rerank=False, method="sparse" if mode == "sparse" else "dense")
     if mode == "incremental":
         _link_incrementally(tracklets, cfg)
     else:
@@ -195,7 +202,7 @@ def test_topology_constraints_respected(mode):
     assert gid["c", 3] != gid["d", 3]
     # without the topology every pair links
     free = topology_scene()
-    link_tracklets_detailed(free, LinkConfig(rerank=False))
+    link_tracklets_detailed(free, LinkConfig(**MECHANICS, rerank=False))
     assert len({t.global_id for t in free}) == 4
     # one look for all: whatever links, no rule is broken
     alike = topology_scene(same_look=True)
@@ -210,7 +217,7 @@ def test_topology_constraints_respected(mode):
 def test_time_window_respected(mode):
     f = unit(np.ones(8))
     tracklets = [make_tracklet("a", 1, 0, 2, f), make_tracklet("b", 1, 4, 6, f), make_tracklet("c", 1, 100, 102, f)]
-    cfg = LinkConfig(window_s=10.0, rerank=False, method="sparse" if mode == "sparse" else "dense")
+    cfg = LinkConfig(**MECHANICS, window_s=10.0, rerank=False, method="sparse" if mode == "sparse" else "dense")
     if mode == "incremental":
         _link_incrementally(tracklets, cfg)
     else:
@@ -224,7 +231,7 @@ def test_random_scene_rules_hold_in_every_mode():
     cams = sorted({t.camera_id for t in tracklets})
     topo = {cams[0]: {cams[1]: False, cams[2]: [1.0, 30.0]}, cams[3]: {cams[4]: [0.0, 5.0]}}
     for mode in ("dense", "sparse", "incremental"):
-        cfg = LinkConfig(topology=topo, max_gap_s=200.0, method="sparse" if mode == "sparse" else "dense")
+        cfg = LinkConfig(**MECHANICS, topology=topo, max_gap_s=200.0, method="sparse" if mode == "sparse" else "dense")
         if mode == "incremental":
             _link_incrementally(tracklets, cfg, batch=25)
         else:
@@ -264,7 +271,7 @@ def test_topology_config_accepts_unknown_cameras_and_windows():
 
 def test_incremental_ids_are_stable_across_batches():
     tracklets, truth = bench.synthetic_tracklets(400, dim=512, seed=2)
-    linker = IncrementalLinker(LinkConfig(decision_delay_s=0.0))
+    linker = IncrementalLinker(LinkConfig(**MECHANICS, decision_delay_s=0.0))
     order = sorted(tracklets, key=lambda t: t.end_time)
     seen: dict[int, int] = {}
     events: list[LinkEvent] = []
@@ -280,7 +287,7 @@ def test_incremental_ids_are_stable_across_batches():
     assert linker.num_identities == linker._next_id - 1 - len(merged)
     assert all(e.merged_into < e.global_id and e.camera_id is None for e in merged)
     pred = np.array([linker.resolve(t.global_id) for t in tracklets])
-    offline = link_tracklets_detailed(tracklets, LinkConfig(rerank=False)).global_ids  # the same distance
+    offline = link_tracklets_detailed(tracklets, LinkConfig(**MECHANICS, rerank=False)).global_ids  # the same distance
     assert bench.pairwise_prf(truth, pred)[2] >= bench.pairwise_prf(truth, offline)[2] - 1.0
 
 
@@ -295,7 +302,7 @@ def test_incremental_merge_is_reported_not_rewritten():
     bridge = unit(f1 + f2 + 0.01 * other)
     a, b = make_tracklet("cam1", 1, 0, 2, f1), make_tracklet("cam2", 1, 1, 3, f2)
     c = make_tracklet("cam3", 1, 5, 7, bridge)
-    linker = IncrementalLinker(LinkConfig(decision_delay_s=0.0))
+    linker = IncrementalLinker(LinkConfig(**MECHANICS, decision_delay_s=0.0))
     ev1 = linker.add([a, b])
     assert [(e.global_id, e.new_identity) for e in ev1] == [(1, True), (2, True)]
     ev2 = linker.add([c])
@@ -311,7 +318,7 @@ def test_incremental_merge_is_reported_not_rewritten():
 def test_incremental_re_add_and_featureless():
     f = unit(np.arange(1, 9))
     snap = make_tracklet("cam1", 4, 0, 2, f)
-    linker = IncrementalLinker(LinkConfig(decision_delay_s=0.0))
+    linker = IncrementalLinker(LinkConfig(**MECHANICS, decision_delay_s=0.0))
     assert linker.add([snap])[0].new_identity
     full = make_tracklet("cam1", 4, 0, 9, unit(np.arange(1, 9) + 0.1))
     assert linker.add([full]) == [] and full.global_id == snap.global_id
@@ -335,7 +342,7 @@ def test_incremental_still_open_snapshot_blocks_its_camera_and_transit():
     """A snapshot of a track still in view lasts, for the rules, until the track's final version comes."""
     f = unit(np.arange(1, 9))
     topo = {"a": {"c": [2.0, 10.0]}}
-    linker = IncrementalLinker(LinkConfig(decision_delay_s=0.0, topology=topo, window_s=5.0))
+    linker = IncrementalLinker(LinkConfig(**MECHANICS, decision_delay_s=0.0, topology=topo, window_s=5.0))
     snap = make_tracklet("a", 1, 0, 3, f)
     assert linker.add([snap], still_open=True)[0].new_identity
     # same camera, after the snapshot's last box but while the track is still in view: a second person
@@ -361,7 +368,7 @@ def test_incremental_still_open_snapshot_blocks_its_camera_and_transit():
 def test_incremental_decision_delay_defers_ids_and_flush_decides():
     tracklets, truth = bench.synthetic_tracklets(300, dim=512, seed=4)
     order = sorted(tracklets, key=lambda t: t.end_time)
-    linker = IncrementalLinker(LinkConfig(decision_delay_s=30.0))
+    linker = IncrementalLinker(LinkConfig(**MECHANICS, decision_delay_s=30.0))
     events: list[LinkEvent] = []
     for k in range(0, len(order), 10):
         events += linker.add(order[k : k + 10])
@@ -377,7 +384,7 @@ def test_incremental_decision_delay_defers_ids_and_flush_decides():
                                                                           for t in tracklets)
     pred = np.array([linker.resolve(t.global_id) for t in tracklets])
     undelayed = [Tracklet(**{**t.__dict__, "global_id": None}) for t in tracklets]
-    _link_incrementally(undelayed, LinkConfig(decision_delay_s=0.0), batch=10)
+    _link_incrementally(undelayed, LinkConfig(**MECHANICS, decision_delay_s=0.0), batch=10)
     f_now = bench.pairwise_prf(truth, np.array([t.global_id for t in undelayed]))[2]
     assert bench.pairwise_prf(truth, pred)[2] >= f_now - 1.0
 
@@ -385,18 +392,18 @@ def test_incremental_decision_delay_defers_ids_and_flush_decides():
 def test_incremental_decision_delay_one_wait_equals_one_batch():
     """Everything decided at one flush = everything in one batch (= offline, cosine distance)."""
     tracklets, _ = bench.synthetic_tracklets(200, dim=512, seed=6)
-    linker = IncrementalLinker(LinkConfig(decision_delay_s=1e6))
+    linker = IncrementalLinker(LinkConfig(**MECHANICS, decision_delay_s=1e6))
     for t in sorted(tracklets, key=lambda t: t.end_time):
         assert linker.add([t]) == []
     linker.flush()
     pred = np.array([linker.resolve(t.global_id) for t in tracklets])
-    offline = link_tracklets_detailed(tracklets, LinkConfig(rerank=False, method="dense")).global_ids
+    offline = link_tracklets_detailed(tracklets, LinkConfig(**MECHANICS, rerank=False, method="dense")).global_ids
     assert same_partition(pred, np.asarray(offline))
 
 
 def test_incremental_decision_delay_re_add_and_featureless():
     f = unit(np.arange(1, 9))
-    linker = IncrementalLinker(LinkConfig(decision_delay_s=10.0))
+    linker = IncrementalLinker(LinkConfig(**MECHANICS, decision_delay_s=10.0))
     snap = make_tracklet("cam1", 4, 0, 2, f)
     assert linker.add([snap]) == [] and snap.global_id is None
     blind = make_tracklet("cam2", 1, 1, 3, None)
@@ -456,7 +463,7 @@ def test_benchmark_rows_for_every_mode():
     """The benchmark's cases run and score (incremental flushes the ids still within the decision delay)."""
     rows = {m: bench.run_case(400, m) for m in bench.MODES}
     assert all(r["n"] == 400 and r["f1"] > 90.0 and r["wall_s"] >= 0.0 for r in rows.values()), rows
-    assert rows["incremental"]["delay_s"] == LinkConfig().decision_delay_s > 0
+    assert rows["incremental"]["delay_s"] == LinkConfig(**MECHANICS).decision_delay_s > 0
     assert rows["dense"]["delay_s"] is None
     at_once = bench.run_case(400, "incremental", delay_s=0.0)
     assert at_once["delay_s"] == 0.0 and at_once["true_identities"] == rows["incremental"]["true_identities"]

@@ -26,6 +26,7 @@ import pytest
 from conftest import MOT15, OSNET_ONNX, YOLOX, load_script, requires_shared
 
 from pipeline.cli import main
+from pipeline.config import load_config
 from pipeline.evaluate import evaluate, match_gt_to_pred, processed_frames
 from pipeline.export import trajectories_schema
 from pipeline.mot_format import read_mot_txt
@@ -96,6 +97,14 @@ def test_trajectories_json_is_schema_valid_and_consistent(tud_run: tuple[Path, P
             assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False)), ident["global_id"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["identities"] == len(gids) and summary["cross_camera_identities"] >= 3
+    # the threshold the run used and how it was found, in both files; no same-camera links by default
+    for linking in (summary["linking"], doc["run"]["linking"]):
+        assert linking["threshold_source"].startswith(("auto: ", "fallback: "))
+        assert 0.0 < linking["threshold"] <= 1.0
+        assert linking["same_camera_links"] == 0
+    # the camera topology learned from the run, ready for --config
+    learned = load_config(out / "topology.yaml").linking.topology
+    assert set(learned) <= {"dj_left", "dj_right", "ov_left", "ov_right"}
 
 
 def test_people_seen_by_two_cameras_share_a_global_id(tud_run: tuple[Path, Path]) -> None:

@@ -83,3 +83,40 @@ def test_quality_policy_skips_bad_crops() -> None:
     outs = [_out(1, [100, 100, 150, 250], 0.9), _out(2, [300, 100, 320, 120], 0.9)]
     embed, good = b.select(_frame(0), outs)
     assert embed.tolist() == [True, False] and good.tolist() == [True, False]
+
+
+def test_fallback_gives_a_feature_to_a_track_of_small_crops_only() -> None:
+    """A person only ever 30 px tall gets no feature under the filter (min_height 48), but a
+    fallback mean of its crops with ``fallback``; a later good crop replaces the fallback."""
+    small = [100, 100, 115, 130]  # 30 px tall, not overlapped, inside the frame
+    for fallback, expected in ((False, 0), (True, 2)):
+        b = TrackletBuilder("cam", TrackletConfig(fallback=fallback, max_features=2, min_interval_s=0.0))
+        for i in range(5):
+            outs = [_out(1, small)]
+            embed, good = b.select(_frame(i), outs)
+            assert not good.any()
+            b.add(_frame(i), outs, np.ones((int(embed.sum()), 4), np.float32) / 2 if embed.any() else None,
+                  embed, good)
+        (t,) = b.finish()
+        assert t.num_features == expected and (t.feature is None) == (expected == 0)
+    b = TrackletBuilder("cam", TrackletConfig(fallback=True, max_features=2, min_interval_s=0.0))
+    good_feat, bad_feat = np.array([[1, 0, 0, 0]], np.float32), np.array([[0, 1, 0, 0]], np.float32)
+    for i, (box, f) in enumerate([(small, bad_feat), ([100, 100, 150, 250], good_feat)]):
+        outs = [_out(1, box)]
+        embed, good = b.select(_frame(i), outs)
+        assert embed.all()
+        b.add(_frame(i), outs, f, embed, good)
+    (t,) = b.finish()
+    assert t.num_features == 1 and np.allclose(t.feature, [1, 0, 0, 0])  # the good crop only
+
+
+def test_interpolation_fills_short_gaps_only() -> None:
+    b = TrackletBuilder("cam", TrackletConfig(interpolate_s=0.5))
+    for i in (0, 1, 4, 5, 20):  # a 3-frame hole (0.3 s at 10 fps) and a 15-frame one (1.5 s)
+        outs = [_out(1, [10 * i, 0, 10 * i + 40, 100])]
+        embed, good = b.select(_frame(i), outs)
+        b.add(_frame(i), outs, None, np.zeros(1, bool), good)
+    (t,) = b.finish()
+    assert t.frames.tolist() == [0, 1, 2, 3, 4, 5, 20]
+    assert np.allclose(t.boxes[2], [20, 0, 60, 100]) and np.allclose(t.timestamps[3], 0.3)
+    assert t.boxes.dtype == np.float32 and t.frames.dtype == np.int64

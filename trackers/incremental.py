@@ -133,7 +133,8 @@ class IncrementalLinker:
     """Online linking of tracklets into global identities (see the module docstring).
 
     Args:
-        cfg: linking settings: ``threshold``, ``max_gap_s``, ``topology``, ``window_s``,
+        cfg: linking settings: ``threshold`` (``"auto"``: ``threshold_fallback``), ``same_camera``
+            (``"reentry"`` acts as ``"never"``), ``max_gap_s``, ``topology``, ``window_s``,
             ``candidates`` (identities retrieved per tracklet), ``threads``,
             ``decision_delay_s`` (ids given that long after a tracklet ends; call
             :meth:`flush` at the end of the stream).
@@ -146,7 +147,10 @@ class IncrementalLinker:
 
     def __init__(self, cfg: LinkConfig) -> None:
         self.cfg = cfg
-        self._rules = PairRules([], np.zeros(0), np.zeros(0), cfg.max_gap_s, cfg.topology, cfg.window_s)
+        # no run-wide negatives to calibrate on before the stream ends: 'auto' uses the fallback
+        self.threshold = float(cfg.threshold_fallback if cfg.threshold == "auto" else cfg.threshold)
+        same = "any" if cfg.same_camera == "any" else "never"  # re-entry evidence needs the whole run
+        self._rules = PairRules([], np.zeros(0), np.zeros(0), cfg.max_gap_s, cfg.topology, cfg.window_s, same)
         self._next_id = 1
         self._parent: dict[int, int] = {}
         self._ids: dict[int, _Identity] = {}  # surviving identities
@@ -417,7 +421,7 @@ class IncrementalLinker:
         q = np.stack(feats)
         idents: list[_Identity] = []
         seen: set[int] = set()
-        close = 1.0 - self.cfg.threshold - 1e-4  # float32 scores: the exact test is the clustering's
+        close = 1.0 - self.threshold - 1e-4  # float32 scores: the exact test is the clustering's
         for row in self._retrieve(q):
             for g, score in row:
                 ident = self._ids.get(g)
@@ -430,9 +434,9 @@ class IncrementalLinker:
         sizes = np.array([1] * len(ks) + [x.n_feat for x in idents], dtype=np.int64)
         groups = [[k] for k in ks] + [list(x.members) for x in idents]
         dist = 1.0 - nodes @ nodes.T
-        i, j = np.nonzero(np.triu(dist <= self.cfg.threshold, 1))
+        i, j = np.nonzero(np.triu(dist <= self.threshold, 1))
         labels = sparse_agglomerative(len(nodes), i, j, dist[i, j].clip(0.0, None), self._rules,
-                                      self.cfg.threshold, features=nodes, lam=1.0, sizes=sizes, groups=groups)
+                                      self.threshold, features=nodes, lam=1.0, sizes=sizes, groups=groups)
         self._node_label = labels[len(ks):].tolist()
         return labels[: len(ks)].tolist(), idents
 

@@ -30,6 +30,8 @@ from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
 from reid.rerank import effective_k, rerank_distance
 from reid.rerank_sparse import knn, normalize_rows, pair_cosine_distance, sorted_unique, sparse_rerank_pairs
+from trackers.calibrate import ThresholdChoice, choose_threshold
+from trackers.reentry import reentry_pairs
 from trackers.sparse_cluster import sparse_agglomerative
 from trackers.topology import PairRules
 
@@ -235,6 +237,10 @@ class LinkResult:
         method: ``"dense"``, ``"sparse"`` or ``"none"`` (linking disabled or nothing to link).
         num_candidate_pairs: pairs that carried a distance (sparse: candidate
             pairs within the window; dense: all pairs of featured tracklets).
+        threshold: the clustering threshold used and how it was found
+            (:class:`trackers.calibrate.ThresholdChoice`); ``None`` when nothing was clustered.
+        same_camera_links: tracklets that joined an earlier tracklet of their own camera
+            (sum over identities and cameras of tracklets − 1).
     """
 
     global_ids: np.ndarray
@@ -247,6 +253,8 @@ class LinkResult:
     k2: int = 0
     method: str = "none"
     num_candidate_pairs: int = 0
+    threshold: ThresholdChoice | None = None
+    same_camera_links: int = 0
 
 
 def _usable_features(tracklets: list[Tracklet]) -> tuple[np.ndarray, np.ndarray]:
@@ -299,8 +307,8 @@ def _use_sparse(cfg: LinkConfig, m: int) -> bool:
 
 def _link_dense(
     feats: np.ndarray, rules: PairRules, cfg: LinkConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Dense path on M featured tracklets: labels, M×M distance, M×M cannot-link, k1, k2."""
+) -> tuple[np.ndarray, np.ndarray, ThresholdChoice, int, int]:
+    """Dense path on M featured tracklets: labels, M×M distance, threshold used, k1, k2."""
     m = len(feats)
     k1 = k2 = 0
     dist = cosine_distance_matrix(feats)
@@ -308,15 +316,17 @@ def _link_dense(
         k1, k2 = effective_k(cfg.k1, cfg.k2, m)
         dist = rerank_distance(dist, k1=k1, k2=k2, lambda_=cfg.lambda_, normalize=False)
         dist = (dist + dist.T) / np.float32(2.0)
-    cannot = rules.dense()
-    labels = constrained_agglomerative(dist, cannot, cfg.threshold)
-    return labels, dist, cannot, k1, k2
+    i, j = np.triu_indices(m, 1)
+    neg = rules.known_negative(i, j)
+    choice = choose_threshold(cfg, dist[i[neg], j[neg]], int(neg.sum()))
+    labels = constrained_agglomerative(dist, rules.dense(), choice.value)
+    return labels, dist, choice, k1, k2
 
 
 def _link_sparse(
     feats: np.ndarray, rules: PairRules, cfg: LinkConfig
-) -> tuple[np.ndarray, sparse.csr_matrix, int, int]:
-    """Sparse path on M featured tracklets: labels, M×M sparse candidate distances, k1, k2."""
+) -> tuple[np.ndarray, sparse.csr_matrix, ThresholdChoice, int, int]:
+    """Sparse path on M featured tracklets: labels, M×M sparse candidate distances, threshold used, k1, k2."""
     m = len(feats)
     k1 = k2 = 0
     rerank = cfg.rerank and m >= max(2, cfg.rerank_min_tracklets)
@@ -334,13 +344,32 @@ def _link_sparse(
         d = sparse_rerank_pairs(f, rank, i, j, k1=k1, k2=k2, lambda_=cfg.lambda_)
     else:
         d = pair_cosine_distance(f, i, j)
+    # the candidates are each tracklet's nearest neighbours, so they hold every negative that could fall low
+    choice = choose_threshold(cfg, d[rules.known_negative(i, j)], rules.count_known_negatives())
     lam = cfg.lambda_ if rerank else 1.0
-    labels = sparse_agglomerative(m, i, j, d, rules, cfg.threshold, features=f, lam=lam)
+    labels = sparse_agglomerative(m, i, j, d, rules, choice.value, features=f, lam=lam)
     dist = sparse.csr_matrix((np.concatenate([d, d]), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(m, m))
-    return labels, dist, k1, k2
+    return labels, dist, choice, k1, k2
 
 
-def link_tracklets_detailed(tracklets: list[Tracklet], cfg: LinkConfig) -> LinkResult:
+def _count_same_camera_links(tracklets: list[Tracklet], ids: np.ndarray) -> int:
+    groups = {(int(g), t.camera_id) for t, g in zip(tracklets, ids.tolist(), strict=True)}
+    return len(tracklets) - len(groups)
+
+
+def _pair_rules(
+    tracklets: list[Tracklet], cfg: LinkConfig, frame_sizes: dict[str, tuple[float, float]] | None
+) -> PairRules:
+    """:class:`PairRules` of ``tracklets`` with the re-entry pairs granted when ``same_camera`` is ``reentry``."""
+    rules = PairRules.from_config(tracklets, cfg)
+    if cfg.same_camera == "reentry":
+        rules.allow_same_camera(*reentry_pairs(tracklets, cfg, frame_sizes))
+    return rules
+
+
+def link_tracklets_detailed(
+    tracklets: list[Tracklet], cfg: LinkConfig, frame_sizes: dict[str, tuple[float, float]] | None = None
+) -> LinkResult:
     """Link tracklets of all cameras into global identities, all at once (offline); see :func:`link_tracklets`.
 
     Steps: tracklets with a usable feature (not ``None``, finite, non-zero)
@@ -356,7 +385,10 @@ def link_tracklets_detailed(tracklets: list[Tracklet], cfg: LinkConfig) -> LinkR
     average-linkage agglomerative clustering under the cannot-link constraints
     of :class:`trackers.topology.PairRules` (same camera overlapping in time,
     ``cfg.max_gap_s``, ``cfg.window_s``, ``cfg.topology``) stopped at
-    ``cfg.threshold``. Tracklets without a usable feature stay singletons.
+    ``cfg.threshold`` (``"auto"``: calibrated on the run's known negatives,
+    :func:`trackers.calibrate.choose_threshold`). Same-camera pairs follow
+    ``cfg.same_camera`` (``"never"``, ``"reentry"``: :mod:`trackers.reentry`, ``"any"``).
+    Tracklets without a usable feature stay singletons.
 
     Two methods, chosen by ``cfg.method`` (``"auto"``: dense up to
     ``cfg.dense_max`` featured tracklets):
@@ -378,6 +410,8 @@ def link_tracklets_detailed(tracklets: list[Tracklet], cfg: LinkConfig) -> LinkR
     Args:
         tracklets: N tracklets of any cameras (times in seconds, one clock).
         cfg: linking settings.
+        frame_sizes: camera id → frame ``(width, height)`` in pixels, for the re-entry border
+            test (estimated from the boxes for cameras not given).
 
     Returns:
         A :class:`LinkResult`.
@@ -393,7 +427,6 @@ def link_tracklets_detailed(tracklets: list[Tracklet], cfg: LinkConfig) -> LinkR
             t.global_id = gid
         return LinkResult(ids, None, None, n, 0, sum(t.feature is None for t in tracklets))
 
-    rules_all = PairRules.from_config(tracklets, cfg)
     keep, feats = _usable_features(tracklets)
     m = len(keep)
     labels = np.arange(n, dtype=np.int64) + n  # singletons unless clustered below
@@ -401,16 +434,17 @@ def link_tracklets_detailed(tracklets: list[Tracklet], cfg: LinkConfig) -> LinkR
     method = "sparse" if _use_sparse(cfg, m) else "dense"
     distance: np.ndarray | sparse.csr_matrix
     cannot: np.ndarray | None = None
-    rules = PairRules.from_config([tracklets[k] for k in keep.tolist()], cfg)
+    choice: ThresholdChoice | None = None
+    rules = _pair_rules([tracklets[k] for k in keep.tolist()], cfg, frame_sizes)
     if method == "dense":
-        cannot = rules_all.dense()
+        cannot = _pair_rules(tracklets, cfg, frame_sizes).dense()
         distance = np.full((n, n), np.nan, dtype=np.float32)
         if m:
-            labels[keep], dist, _, k1, k2 = _link_dense(feats, rules, cfg)
+            labels[keep], dist, choice, k1, k2 = _link_dense(feats, rules, cfg)
             distance[np.ix_(keep, keep)] = dist
         pairs = m * (m - 1) // 2
     else:
-        sub_labels, dist, k1, k2 = _link_sparse(feats, rules, cfg)
+        sub_labels, dist, choice, k1, k2 = _link_sparse(feats, rules, cfg)
         labels[keep] = sub_labels
         coo = dist.tocoo()
         distance = sparse.csr_matrix((coo.data, (keep[coo.row], keep[coo.col])), shape=(n, n))
@@ -430,6 +464,8 @@ def link_tracklets_detailed(tracklets: list[Tracklet], cfg: LinkConfig) -> LinkR
         k2=k2,
         method=method,
         num_candidate_pairs=pairs,
+        threshold=choice,
+        same_camera_links=_count_same_camera_links(tracklets, ids),
     )
 
 

@@ -6,6 +6,9 @@ and the rule that says whether they are compared at all:
 
 * same camera and overlapping in time (closed intervals ``[start_time, end_time]``):
   two people (unchanged from :func:`trackers.linking.cannot_link_matrix`);
+* ``linking.same_camera``: ``"never"`` forbids every same-camera pair, ``"reentry"`` every
+  same-camera pair not granted by :meth:`PairRules.allow_same_camera` (the re-entry evidence of
+  :mod:`trackers.reentry`), ``"any"`` only the overlapping ones;
 * ``linking.max_gap_s``: the gap between the two intervals exceeds it;
 * ``linking.topology``: the camera pair is marked incompatible (``false``), or
   it has a transit window ``[min_s, max_s]`` and the signed gap between the
@@ -106,9 +109,12 @@ class PairRules:
         max_gap_s: hard limit on the gap between linked tracklets (s), or ``None``.
         topology: ``linking.topology`` mapping (validated with :func:`validate_topology`).
         window_s: comparison window (s), or ``None``; a pair further apart cannot link.
+        same_camera: ``"any"`` (default here: only same-camera pairs overlapping in time are
+            forbidden), ``"never"`` (every same-camera pair) or ``"reentry"`` (every same-camera pair
+            except those given to :meth:`allow_same_camera`).
 
     Raises:
-        ValueError: lengths differ, or the topology is invalid.
+        ValueError: lengths differ, the topology is invalid, or ``same_camera`` is unknown.
     """
 
     def __init__(
@@ -119,7 +125,12 @@ class PairRules:
         max_gap_s: float | None = None,
         topology: Mapping[str, Any] | None = None,
         window_s: float | None = None,
+        same_camera: str = "any",
     ) -> None:
+        if same_camera not in ("any", "never", "reentry"):
+            raise ValueError(f"same_camera must be 'any', 'never' or 'reentry', got {same_camera!r}")
+        self.same_camera = same_camera
+        self._allowed_same = np.zeros(0, dtype=np.int64)  # sorted keys min(i,j) * N + max(i,j)
         start = np.asarray(start, dtype=np.float64).reshape(-1)
         end = np.asarray(end, dtype=np.float64).reshape(-1)
         if not (len(cameras) == len(start) == len(end)):
@@ -184,6 +195,7 @@ class PairRules:
         max_gap_s: float | None = None,
         topology: Mapping[str, Any] | None = None,
         window_s: float | None = None,
+        same_camera: str = "any",
     ) -> PairRules:
         """Rules for ``tracklets`` (cameras and ``[start_time, end_time]`` in seconds).
 
@@ -199,13 +211,55 @@ class PairRules:
             max_gap_s=max_gap_s,
             topology=topology,
             window_s=window_s,
+            same_camera=same_camera,
         )
 
     @classmethod
     def from_config(cls, tracklets: Sequence[Tracklet], cfg: Any) -> PairRules:
-        """:meth:`from_tracklets` with ``max_gap_s``, ``topology`` and ``window_s`` of a
+        """:meth:`from_tracklets` with ``max_gap_s``, ``topology``, ``window_s`` and ``same_camera`` of a
         :class:`~pipeline.config.LinkConfig`."""
-        return cls.from_tracklets(tracklets, cfg.max_gap_s, cfg.topology, cfg.window_s)
+        return cls.from_tracklets(tracklets, cfg.max_gap_s, cfg.topology, cfg.window_s, cfg.same_camera)
+
+    def allow_same_camera(self, i: np.ndarray, j: np.ndarray) -> None:
+        """With ``same_camera="reentry"``: let the same-camera pairs ``(i[k], j[k])`` link (if nothing else forbids).
+
+        Args:
+            i, j: equal-length integer index arrays of pairs granted by re-entry evidence.
+        """
+        i = np.asarray(i, dtype=np.int64).reshape(-1)
+        j = np.asarray(j, dtype=np.int64).reshape(-1)
+        keys = np.minimum(i, j) * self._n + np.maximum(i, j)
+        self._allowed_same = np.union1d(self._allowed_same, keys)
+
+    def _same_allowed(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        keys = np.minimum(i, j) * self._n + np.maximum(i, j)
+        return np.isin(keys, self._allowed_same)
+
+    def known_negative(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """``bool``, True where pair ``(i[k], j[k])`` is certainly two people: one camera at the same time, or
+        a camera pair marked ``false`` in the topology (the calibration data of :mod:`trackers.calibrate`)."""
+        i = np.asarray(i, dtype=np.int64)
+        j = np.asarray(j, dtype=np.int64)
+        ci, cj = self.cam[i], self.cam[j]
+        out = (ci == cj) & (self.gap(i, j) <= 0.0)
+        if self.has_topology:
+            out |= ~self.compatible[ci, cj]
+        return out & (i != j)
+
+    def count_known_negatives(self) -> int:
+        """Number of unordered pairs :meth:`known_negative` holds for, counted without an N×N matrix."""
+        total = 0
+        counts = np.bincount(self.cam, minlength=len(self._codes))
+        for c in range(len(counts)):
+            idx = np.flatnonzero(self.cam == c)
+            order = np.argsort(self.start[idx], kind="stable")
+            s, e = self.start[idx][order], self.end[idx][order]
+            # pairs (a, b) with a before b in start order and b starting no later than a ends
+            total += int((np.searchsorted(s, e, side="right") - np.arange(1, len(s) + 1)).sum())
+        if self.has_topology:
+            ia, ib = np.nonzero(np.triu(~self.compatible, 1))
+            total += int((counts[ia] * counts[ib]).sum())
+        return total
 
     def __len__(self) -> int:
         return len(self.start)
@@ -224,7 +278,12 @@ class PairRules:
         j = np.asarray(j, dtype=np.int64)
         gap = self.gap(i, j)
         ci, cj = self.cam[i], self.cam[j]
-        out = (ci == cj) & (gap <= 0.0)
+        same = ci == cj
+        out = same & (gap <= 0.0)
+        if self.same_camera == "never":
+            out |= same
+        elif self.same_camera == "reentry":
+            out |= same & ~self._same_allowed(i, j)
         if self.max_gap_s is not None:
             out |= gap > self.max_gap_s
         if self.window_s is not None:

@@ -1,0 +1,618 @@
+#!/usr/bin/env python
+"""Held-out identity benchmark: per-camera and cross-camera scores over scene variants, and
+leave-one-sequence-out (LOSO) choice of defaults.
+
+Scene variants are cut in memory from every MOTChallenge sequence of ``../shared`` with pixels
+(PETS09-S2L1 frames 1–300, TUD-Campus, TUD-Stadtmitte), the way ``scripts/make_multicam.py``
+cuts them, but without the lossy video round trip:
+
+* five views per source frame: ``full`` (the whole frame) and the four crops of
+  ``make_multicam.crop_layout`` (``ov_left``/``ov_right`` share the middle 20 % of the width,
+  ``dj_left``/``dj_right`` leave a 10 % gap nobody sees); each view gets its own
+  colour/brightness jitter (``make_multicam.camera_jitter`` with the variant's seed);
+* layouts: ``single`` (``full``: one camera, only same-camera re-entry links possible),
+  ``overlap`` (the ``ov`` pair), ``adjacent`` (the ``dj`` pair), ``four`` (all four crops);
+* image scale (``--scales``, default 1.0 / 0.625 / 0.5: PETS09's 768×576 becomes 480×360
+  and 384×288; people 40–300 px tall), frame step (``--steps``, 1 = native, 2 = half the
+  frame rate: 7 → 3.5 fps, 25 → 12.5 fps) and jitter seed (``--seeds``).
+
+Each camera of a variant runs through the real stage code (:class:`pipeline.stages.CameraState`,
+:func:`pipeline.stages.track_and_embed`) and linking (:func:`pipeline.runner.relink`) with the
+config under test; scores come from TrackEval through :func:`pipeline.evaluate.evaluate`.
+Printed per variant and layout: per-camera IDF1/HOTA/MOTA of the tracker alone (linking off),
+per-camera IDF1 after linking, the drop linking caused (worst camera), and cross-camera
+IDF1/HOTA; then per layout the mean and the worst variant.
+
+Caches (``--cache``, default ``~/.cache/mtmc/benchmark_identity``): detections of every view
+frame at ``CACHE_CONF`` (filtering at a higher ``detector.conf`` afterwards gives exactly what
+the detector would, since greedy NMS never lets a lower score suppress a higher one), keyed by
+the detector file, sequence, scale, seed and view; ReID features keyed by the model file and a
+hash of the crop's pixels. Re-tuning tracking or linking therefore runs neither model again.
+
+``--loso KEY=V1,V2,...`` (repeatable; dotted config keys) runs every candidate value on every
+variant, chooses per fold the value with the best mean identity score on the two other
+sequences, and reports it on the held-out one (mean and worst variant), beside the current
+default. The identity score of a variant is the mean over its layouts of cross-camera IDF1
+(multi-camera layouts) and per-camera IDF1 after linking (``single``).
+
+``--reference`` adds ultralytics BoT-SORT (its botsort.yaml defaults, 1 s lost buffer) given the
+same OSNet features of every detection it can match in its first stage (score ≥ 0.25), per camera
+(the reference of ``scripts/benchmark_trackers.py``).
+
+Examples::
+
+    python scripts/benchmark_identity.py                                  # defaults, all variants
+    python scripts/benchmark_identity.py --seqs TUD-Campus --scales 1.0 --steps 1 --seeds 0
+    python scripts/benchmark_identity.py --loso detector.conf=0.1,0.2,0.3 --loso linking.threshold=0.3,0.4
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import itertools
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+for _p in (REPO, REPO / "scripts"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+import make_multicam  # noqa: E402
+
+from pipeline.config import MtmcConfig, load_config  # noqa: E402
+from pipeline.evaluate import evaluate  # noqa: E402
+from pipeline.mot_format import SeqInfo, read_mot_txt, write_mot_txt  # noqa: E402
+from pipeline.results import CameraResult, RunResult  # noqa: E402
+from pipeline.sources import CameraSpec, discover_cameras, iter_frames  # noqa: E402
+from pipeline.stages import CameraState, track_and_embed  # noqa: E402
+from pipeline.types import Detections, Frame  # noqa: E402
+from reid.extractor import FeatureExtractor  # noqa: E402
+
+SHARED = REPO.parent / "shared"
+DEFAULT_DATA = SHARED / "data" / "MOT15"
+DEFAULT_MODELS = SHARED / "models"
+PIXEL_SEQS = ("PETS09-S2L1", "TUD-Campus", "TUD-Stadtmitte")
+VIEWS = ("full", "ov_left", "ov_right", "dj_left", "dj_right")
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "single": ("full",),
+    "overlap": ("ov_left", "ov_right"),
+    "adjacent": ("dj_left", "dj_right"),
+    "four": ("ov_left", "ov_right", "dj_left", "dj_right"),
+}
+CACHE_CONF = 0.05
+"""Detections are cached down to this score; runs filter them at their own ``detector.conf``."""
+REF_REID_MIN_SCORE = 0.25
+"""The reference BoT-SORT uses appearance in its first stage only (``track_high_thresh`` 0.25)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One scene variant: a sequence at an image scale, frame step and jitter seed."""
+
+    seq: str
+    scale: float
+    step: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """Short printable name, e.g. ``PETS09-S2L1 x0.625 /2 s0``."""
+        return f"{self.seq} x{self.scale:g} /{self.step} s{self.seed}"
+
+
+@dataclass
+class SourceSeq:
+    """A decoded source sequence: frames (H×W×3 uint8 BGR), gt rows (N×10), frame rate (frames/s)."""
+
+    name: str
+    frames: list[np.ndarray]
+    gt: np.ndarray
+    fps: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels."""
+        return self.frames[0].shape[1], self.frames[0].shape[0]
+
+
+def load_source(data: Path, name: str) -> SourceSeq:
+    """Decode every frame with pixels of ``data/name`` and read its gt (frames beyond the pixels dropped)."""
+    spec = discover_cameras([data / name])[0]
+    frames = [f.image for f in iter_frames(spec) if f.image is not None]
+    gt = read_mot_txt(data / name / "gt" / "gt.txt")
+    assert spec.seqinfo is not None
+    return SourceSeq(name, frames, gt[gt[:, 0] <= len(frames)], spec.seqinfo.frame_rate)
+
+
+def view_crops(width: int, height: int) -> dict[str, make_multicam.Crop]:
+    """The five views of a ``width`` × ``height`` frame (source pixels)."""
+    crops = {c.name: c for c in make_multicam.crop_layout(width, height, "both")}
+    crops["full"] = make_multicam.Crop("full", 0, 0, width // 2 * 2, height // 2 * 2)
+    return crops
+
+
+def _scaled_size(crop: make_multicam.Crop, scale: float) -> tuple[int, int]:
+    return max(16, int(round(crop.width * scale / 2)) * 2), max(16, int(round(crop.height * scale / 2)) * 2)
+
+
+def view_image(img: np.ndarray, crop: make_multicam.Crop, scale: float, jitter: tuple[np.ndarray, np.ndarray]
+               ) -> np.ndarray:
+    """One view of a source frame: crop, resize by ``scale`` (area interpolation), colour jitter."""
+    part = img[crop.y0:crop.y1, crop.x0:crop.x1]
+    if scale != 1.0:
+        part = cv2.resize(part, _scaled_size(crop, scale), interpolation=cv2.INTER_AREA)
+    return make_multicam._apply_jitter(part, *jitter)
+
+
+def view_gt(src: SourceSeq, crop: make_multicam.Crop, scale: float, step: int) -> np.ndarray:
+    """gt rows of one view: boxes moved into the crop and scaled; with ``step`` > 1 every step-th
+    source frame kept (source frame ``1 + k·step`` becomes frame ``k + 1``)."""
+    rows = make_multicam.crop_boxes(src.gt, crop, src.size)
+    sx, sy = (np.array(_scaled_size(crop, scale), float) / (crop.width, crop.height)) if scale != 1.0 else (1, 1)
+    rows[:, [2, 4]] *= sx
+    rows[:, [3, 5]] *= sy
+    rows = rows[(rows[:, 0] - 1) % step == 0]
+    rows[:, 0] = (rows[:, 0] - 1) // step + 1
+    return rows
+
+
+def file_key(path: Path) -> str:
+    """Short key of a model file: size and a hash of its first MiB."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    return f"{path.stem}-{path.stat().st_size}-{hashlib.blake2b(head, digest_size=6).hexdigest()}"
+
+
+class CachedReid(FeatureExtractor):
+    """A ReID extractor whose features are cached by crop pixels (in memory and in one ``.npz``).
+
+    Args:
+        inner: the real extractor. path: cache file (``.npz``); loaded when it exists.
+    """
+
+    def __init__(self, inner: FeatureExtractor, path: Path) -> None:
+        self.inner, self.path = inner, path
+        self.name, self.dim, self.batch, self.input_hw = inner.name, inner.dim, inner.batch, inner.input_hw
+        self.store: dict[bytes, np.ndarray] = {}
+        self.misses = 0
+        if path.is_file():
+            z = np.load(path)
+            store = {bytes(k): f for k, f in zip(z["keys"], z["feats"], strict=True)}  # keys: M×16 uint8
+            self.store = {k: f for k, f in store.items() if len(k) == 16}
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - embed() is overridden
+        return self.inner._forward(batch)
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """As :meth:`FeatureExtractor.embed`, computing only crops not seen before."""
+        keys = [hashlib.blake2b(np.ascontiguousarray(c).tobytes() + str(c.shape).encode(), digest_size=16).digest()
+                for c in crops]
+        todo = [i for i, k in enumerate(keys) if k not in self.store]
+        if todo:
+            feats = self.inner.embed([crops[i] for i in todo])
+            for i, f in zip(todo, feats, strict=True):
+                self.store[keys[i]] = f
+            self.misses += len(todo)
+        if not keys:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self.store[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        """Write the cache file (atomically)."""
+        if not self.store:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp.npz")
+        keys = np.frombuffer(b"".join(self.store), np.uint8).reshape(-1, 16)  # not "S16": it strips trailing NULs
+        np.savez(tmp, keys=keys, feats=np.stack(list(self.store.values())))
+        tmp.replace(self.path)
+
+
+@dataclass
+class Bench:
+    """Models, caches and decoded sources shared by every run of one benchmark process."""
+
+    data: Path
+    detector_path: Path
+    reid_path: Path
+    cache: Path
+    sources: dict[str, SourceSeq] = field(default_factory=dict)
+    _detector: Any = None
+    reid: CachedReid | None = None
+    tracked: dict[tuple[Variant, str], dict[str, CameraResult]] = field(default_factory=dict)
+    alone: dict[tuple[Variant, str], dict[str, dict[str, float]]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=lambda: {"detect": 0.0, "track": 0.0, "eval": 0.0})
+
+    def source(self, name: str) -> SourceSeq:
+        """The decoded sequence ``name`` (decoded once)."""
+        if name not in self.sources:
+            self.sources[name] = load_source(self.data, name)
+        return self.sources[name]
+
+    def extractor(self) -> CachedReid:
+        """The cached ReID extractor (built on first use)."""
+        if self.reid is None:
+            from reid.onnx_backend import OnnxReidExtractor
+
+            inner = OnnxReidExtractor(self.reid_path, batch=32)
+            self.reid = CachedReid(inner, self.cache / f"reid-{file_key(self.reid_path)}.npz")
+        return self.reid
+
+    def detections(self, v: Variant, view: str) -> list[Detections]:
+        """Detections (score ≥ :data:`CACHE_CONF`) of every source frame of one view, cached on disk."""
+        path = self.cache / f"det-{file_key(self.detector_path)}" / f"{v.seq}-x{v.scale:g}-s{v.seed}-{view}.npz"
+        if path.is_file():
+            z = np.load(path)
+            xyxy, score, frame = z["xyxy"], z["score"], z["frame"]
+            return [Detections(xyxy[frame == i], score[frame == i], np.zeros(int((frame == i).sum()), np.int64))
+                    for i in range(int(z["n"]))]
+        t = time.perf_counter()
+        out = self._detect_view(v, view)
+        self.timings["detect"] += time.perf_counter() - t
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = np.concatenate([np.full(len(d), i) for i, d in enumerate(out)]).astype(np.int32)
+        np.savez(path.with_suffix(".tmp.npz"), n=len(out), frame=frame,
+                 xyxy=np.concatenate([d.xyxy for d in out]), score=np.concatenate([d.score for d in out]))
+        path.with_suffix(".tmp.npz").replace(path)
+        return out
+
+    def _detect_view(self, v: Variant, view: str) -> list[Detections]:
+        if self._detector is None:
+            from pipeline.config import DetectorConfig
+            from pipeline.detectors.onnx_yolo import OnnxYoloDetector
+
+            self._detector = OnnxYoloDetector(DetectorConfig(spec=f"yolox:{self.detector_path}", conf=CACHE_CONF))
+        out = []
+        for i, img in enumerate(self.view_frames(v, view, step=1)):
+            out += self._detector.detect([Frame(view, i, 0.0, img, img.shape[1], img.shape[0])])
+        return out
+
+    def view_frames(self, v: Variant, view: str, step: int | None = None) -> Iterable[np.ndarray]:
+        """The view's images, every ``step``-th source frame (default the variant's step)."""
+        src = self.source(v.seq)
+        crop = view_crops(*src.size)[view]
+        jitter = make_multicam.camera_jitter(len(VIEWS), v.seed)[VIEWS.index(view)]
+        for img in src.frames[:: step or v.step]:
+            yield view_image(img, crop, v.scale, jitter)
+
+
+def _spec(view: str, fps: float, length: int, width: int, height: int) -> CameraSpec:
+    info = SeqInfo(view, fps, length, width, height)
+    return CameraSpec(camera_id=view, path=Path(view), kind="images", seqinfo=info)
+
+
+def track_views(bench: Bench, v: Variant, cfg: MtmcConfig) -> dict[str, CameraResult]:
+    """Run every view of ``v`` through the pipeline's tracking and embedding stages with ``cfg``.
+
+    Returns:
+        view → :class:`CameraResult` with its tracklets (features from the cached ReID model).
+    """
+    src = bench.source(v.seq)
+    fps = src.fps / v.step
+    dets = {view: bench.detections(v, view)[:: v.step] for view in VIEWS}
+    t = time.perf_counter()
+    frames = {view: bench.view_frames(v, view) for view in VIEWS}
+    n = len(dets["full"])
+    states: dict[str, CameraState] = {}
+    stages = dict.fromkeys(("track", "reid"), 0.0)
+    conf = cfg.detector.conf
+    for k in range(n):
+        batch, batch_dets = [], []
+        for view in VIEWS:
+            img = next(frames[view])
+            if view not in states:
+                states[view] = CameraState(_spec(view, fps, n, img.shape[1], img.shape[0]), cfg, None)
+            batch.append(Frame(view, k, k / fps, img, img.shape[1], img.shape[0]))
+            d = dets[view][k]
+            batch_dets.append(d.select(d.score >= conf))
+        track_and_embed(batch, batch_dets, states, bench.extractor(), stages)
+    bench.timings["track"] += time.perf_counter() - t
+    return {view: st.finish(None) for view, st in states.items()}
+
+
+def link_layout(cams: dict[str, CameraResult], views: Sequence[str], cfg: MtmcConfig) -> RunResult:
+    """Link the tracklets of ``views`` with ``cfg.linking`` (:func:`pipeline.runner.relink`)."""
+    from pipeline.runner import relink
+
+    sub = {view: copy.copy(cams[view]) for view in views}
+    for c in sub.values():
+        c.tracklets = [copy.copy(t) for t in c.tracklets]
+    base = RunResult(cameras=sub, stages={}, wall_s=0.0, detector="", config=cfg.model_dump(by_alias=True),
+                     reid="cached")
+    return relink(base, cfg)
+
+
+class Scorer:
+    """TrackEval scoring of in-memory rows of one variant (gt written once to a temporary folder)."""
+
+    def __init__(self, bench: Bench, v: Variant, tmp: Path) -> None:
+        src = bench.source(v.seq)
+        crops = view_crops(*src.size)
+        self.tmp = tmp
+        self.n = len(src.frames[:: v.step])
+        self.gt = {}
+        for view in VIEWS:
+            self.gt[view] = tmp / "gt" / f"{view}.txt"
+            self.gt[view].parent.mkdir(parents=True, exist_ok=True)
+            np.savetxt(self.gt[view], view_gt(src, crops[view], v.scale, v.step), fmt="%.6g", delimiter=",")
+        self.bench = bench
+
+    def score(self, rows: dict[str, np.ndarray], tag: str, cross: bool) -> Any:
+        """Score ``view → N×7 rows`` (frame, id, tlwh, score); returns :class:`pipeline.evaluate.EvalResult`."""
+        t = time.perf_counter()
+        pred = {}
+        for view, r in rows.items():
+            pred[view] = self.tmp / tag / f"{view}.txt"
+            write_mot_txt(pred[view], r)
+        res = evaluate({v: self.gt[v] for v in rows}, pred, frames=dict.fromkeys(rows, self.n),
+                       cross_camera=cross)
+        self.bench.timings["eval"] += time.perf_counter() - t
+        return res
+
+
+def score_variant(bench: Bench, v: Variant, cfg: MtmcConfig, reference: bool = False) -> dict[str, Any]:
+    """All scores of one variant under ``cfg``: per view tracker-alone, per layout after linking.
+
+    Returns:
+        ``{"tracker": {view: {IDF1, HOTA, MOTA}}, "layouts": {layout: {"per_camera": {view: IDF1},
+        "drop": worst linked − alone (points), "cross_idf1", "cross_hota", "same_camera_links",
+        "identities"}}, "reference": {view: {IDF1, HOTA, MOTA}} (with ``reference``)}``; IDF1 etc. in %.
+    """
+    key = (v, json.dumps({k: val for k, val in cfg.model_dump(by_alias=True).items() if k != "linking"},
+                         sort_keys=True))
+    if key not in bench.tracked:  # linking-only changes re-use the tracks
+        bench.tracked[key] = track_views(bench, v, cfg)
+    cams = bench.tracked[key]
+    out: dict[str, Any] = {"variant": v.key, "layouts": {}}
+    with tempfile.TemporaryDirectory(prefix="bench_id_") as tmp:
+        sc = Scorer(bench, v, Path(tmp))
+        if key not in bench.alone:
+            alone = sc.score({view: c.rows for view, c in cams.items()}, "alone", cross=False)
+            bench.alone[key] = {view: _three(alone.per_camera[view]) for view in VIEWS}
+        out["tracker"] = bench.alone[key]
+        for name, views in LAYOUTS.items():
+            linked = link_layout(cams, views, cfg)
+            res = sc.score({view: linked.cameras[view].rows for view in views}, name, cross=len(views) > 1)
+            per = {view: res.per_camera[view].idf1 for view in views}
+            lay = {"per_camera": per, "drop": min(per[x] - out["tracker"][x]["IDF1"] for x in views),
+                   "identities": linked.linking.get("identities", 0),
+                   "same_camera_links": linked.linking.get("same_camera_links", 0),
+                   "no_feature": linked.linking.get("tracklets_without_feature", 0) / max(1, linked.linking.get(
+                       "tracklets", 0)),
+                   "threshold": linked.linking.get("threshold")}
+            if res.cross_camera is not None:
+                lay["cross_idf1"], lay["cross_hota"] = res.cross_camera.idf1, res.cross_camera.hota
+            out["layouts"][name] = lay
+        if reference:
+            out["reference"] = reference_scores(bench, v, sc)
+    return out
+
+
+def _three(s: Any) -> dict[str, float]:
+    return {"IDF1": s.idf1, "HOTA": s.hota, "MOTA": s.mota}
+
+
+def reference_scores(bench: Bench, v: Variant, sc: Scorer) -> dict[str, dict[str, float]]:
+    """ultralytics BoT-SORT + the same OSNet features (detections ≥ 0.1, as ``benchmark_trackers``), per view."""
+    import benchmark_trackers as bt
+
+    from reid.preprocess import crop_boxes
+
+    fps = bench.source(v.seq).fps / v.step
+    rows = {}
+    for view in VIEWS:
+        step = bt._ul_factory("botsort", fps, with_reid=True, model="auto")
+        out = []
+        for k, (img, d) in enumerate(zip(bench.view_frames(v, view), bench.detections(v, view)[:: v.step],
+                                         strict=True)):
+            d = d.select(d.score >= 0.1)
+            feats = np.zeros((len(d), bench.extractor().dim), np.float32)
+            want = np.flatnonzero(d.score >= REF_REID_MIN_SCORE)
+            crops, ok = crop_boxes(img, d.xyxy[want])
+            if ok.any():
+                feats[want[ok]] = bench.extractor().embed([c for c, g in zip(crops, ok, strict=True) if g])
+            for x1, y1, x2, y2, tid, s in step(bt.FrameInput(d.xyxy, d.score, feats), k):
+                out.append((k + 1, tid, x1, y1, x2 - x1, y2 - y1, s))
+        rows[view] = np.array(out, np.float64).reshape(-1, 7)
+    res = sc.score(rows, "reference", cross=False)
+    return {view: _three(res.per_camera[view]) for view in VIEWS}
+
+
+def identity_score(r: dict[str, Any]) -> float:
+    """Mean over layouts of cross-camera IDF1 (multi-camera) or per-camera IDF1 after linking (single)."""
+    vals = [lay.get("cross_idf1", float(np.mean(list(lay["per_camera"].values())))) for lay in r["layouts"].values()]
+    return float(np.mean(vals))
+
+
+def variants(seqs: Sequence[str], scales: Sequence[float], steps: Sequence[int], seeds: Sequence[int]
+             ) -> list[Variant]:
+    """Every combination, sequence-major."""
+    return [Variant(*c) for c in itertools.product(seqs, scales, steps, seeds)]
+
+
+def run_setting(bench: Bench, vs: Sequence[Variant], cfg: MtmcConfig, reference: bool = False,
+                label: str = "") -> list[dict[str, Any]]:
+    """Score every variant with one config; prints a progress line per variant to stderr."""
+    out = []
+    for v in vs:
+        t = time.perf_counter()
+        out.append(score_variant(bench, v, cfg, reference))
+        print(f"  [{label}] {v.key}: identity {identity_score(out[-1]):.1f} ({time.perf_counter() - t:.1f} s)",
+              file=sys.stderr, flush=True)
+    if bench.reid is not None:
+        bench.reid.save()
+    return out
+
+
+def variant_table(results: Sequence[dict[str, Any]]) -> str:
+    """One line per variant and layout, then the mean and worst case per layout."""
+    head = (f"{'variant':<28} {'layout':<9} {'trk IDF1':>8} {'HOTA':>5} {'MOTA':>5} {'linked':>7} {'drop':>6} "
+            f"{'X-IDF1':>7} {'X-HOTA':>7} {'ref IDF1':>8} {'thr':>5} {'nofeat':>6}")
+    lines = [head, "-" * len(head)]
+    per_layout: dict[str, list[tuple[float, float, float, str]]] = {n: [] for n in LAYOUTS}
+    for r in results:
+        for name, lay in r["layouts"].items():
+            views = LAYOUTS[name]
+            trk = {m: float(np.mean([r["tracker"][x][m] for x in views])) for m in ("IDF1", "HOTA", "MOTA")}
+            linked = float(np.mean(list(lay["per_camera"].values())))
+            ref = float(np.mean([r["reference"][x]["IDF1"] for x in views])) if "reference" in r else float("nan")
+            cross = lay.get("cross_idf1", float("nan"))
+            lines.append(f"{r['variant']:<28} {name:<9} {trk['IDF1']:8.1f} {trk['HOTA']:5.1f} {trk['MOTA']:5.1f} "
+                         f"{linked:7.1f} {lay['drop']:+6.1f} {cross:7.1f} {lay.get('cross_hota', float('nan')):7.1f} "
+                         f"{ref:8.1f} {lay.get('threshold') or float('nan'):5.2f} "
+                         f"{100 * lay.get('no_feature', 0):5.0f}%")
+            per_layout[name].append((linked, lay["drop"], cross, r["variant"]))
+    lines.append("")
+    lines.append(f"{'layout':<9} {'linked mean':>11} {'worst':>6} {'drop worst':>10} {'X-IDF1 mean':>11} "
+                 f"{'X worst':>7}  worst variant (X-IDF1, else linked)")
+    for name, vals in per_layout.items():
+        if not vals:
+            continue
+        arr = np.array([x[:3] for x in vals], float)
+        key = 2 if not np.isnan(arr[:, 2]).all() else 0
+        worst = vals[int(np.nanargmin(arr[:, key]))][3]
+        lines.append(f"{name:<9} {arr[:, 0].mean():11.1f} {arr[:, 0].min():6.1f} {arr[:, 1].min():+10.1f} "
+                     f"{np.nanmean(arr[:, 2]) if key == 2 else float('nan'):11.1f} "
+                     f"{np.nanmin(arr[:, 2]) if key == 2 else float('nan'):7.1f}  {worst}")
+    return "\n".join(lines)
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def _override(key: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return out
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def loso(bench: Bench, vs: Sequence[Variant], base: dict[str, Any], config: Path | None,
+         combos: list[dict[str, Any]]) -> str:
+    """Leave-one-sequence-out over candidate settings (each a dict dotted key → value); returns the table.
+
+    The default is the candidate equal to ``config`` + ``base`` on every key any candidate sets.
+    """
+    scores: dict[int, dict[str, float]] = {}
+    for ci, combo in enumerate(combos):
+        cfg = load_config(config, _apply(base, combo))
+        res = run_setting(bench, vs, cfg, label=", ".join(f"{k}={v}" for k, v in combo.items()))
+        scores[ci] = {r["variant"]: identity_score(r) for r in res}
+    seqs = sorted({v.seq for v in vs})
+    default = load_config(config, base)
+    keys = sorted({k for c in combos for k in c})
+    dflt = {k: _get(default, k) for k in keys}
+    lines = [f"{'held out':<16} {'chosen on the others':<40} {'held-out mean':>13} {'worst':>6} "
+             f"{'default mean':>12} {'worst':>6}"]
+    for held in seqs:
+        train = [v.key for v in vs if v.seq != held]
+        test = [v.key for v in vs if v.seq == held]
+        best = max(scores, key=lambda ci: np.mean([scores[ci][k] for k in train]) if train else 0.0)
+        d_ci = next((ci for ci, c in enumerate(combos) if all(_get(load_config(config, _apply(base, c)), k)
+                                                              == dflt[k] for k in keys)), None)
+        t_best = [scores[best][k] for k in test]
+        t_def = [scores[d_ci][k] for k in test] if d_ci is not None else [float("nan")]
+        chosen = ", ".join(f"{k}={v}" for k, v in combos[best].items())
+        lines.append(f"{held:<16} {chosen:<40} {np.mean(t_best):13.1f} {min(t_best):6.1f} "
+                     f"{np.mean(t_def):12.1f} {min(t_def):6.1f}")
+    lines.append("")
+    lines.append("identity score per candidate (mean over each sequence's variants):")
+    for ci, combo in enumerate(combos):
+        per = "  ".join(f"{s} {np.mean([scores[ci][v.key] for v in vs if v.seq == s]):.1f}" for s in seqs)
+        lines.append(f"  {', '.join(f'{k}={v}' for k, v in combo.items()):<40} {per}")
+    return "\n".join(lines)
+
+
+def _apply(base: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:
+    over = base
+    for k, val in combo.items():
+        over = _merge(over, _override(k, val))
+    return over
+
+
+def _get(cfg: MtmcConfig, dotted: str) -> Any:
+    node: Any = cfg
+    for p in dotted.split("."):
+        node = getattr(node, "lambda_" if p == "lambda" else p)
+    return node
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="benchmark_identity.py", description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MOT15 folder (default ../shared/data/MOT15)")
+    p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="folder with yolox_nano.onnx and "
+                   "osnet_x0_25_msmt17.onnx (default ../shared/models)")
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mtmc" / "benchmark_identity")
+    p.add_argument("--seqs", nargs="+", default=list(PIXEL_SEQS))
+    p.add_argument("--scales", nargs="+", type=float, default=[1.0, 0.625, 0.5])
+    p.add_argument("--steps", nargs="+", type=int, default=[1, 2], help="frame steps (2 = half the frame rate)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="jitter seeds")
+    p.add_argument("--config", type=Path, help="YAML config under test (default: built-in defaults)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted config override")
+    p.add_argument("--loso", action="append", default=[], metavar="KEY=V1,V2",
+                   help="leave-one-sequence-out over these candidate values (repeatable: a grid)")
+    p.add_argument("--candidate", action="append", default=[], metavar="K=V;K=V",
+                   help="one more leave-one-sequence-out candidate setting (repeatable; added to the grid)")
+    p.add_argument("--reference", action="store_true", help="also ultralytics BoT-SORT + the same OSNet features")
+    p.add_argument("--json", type=Path, help="also write every variant's scores to this JSON file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: prints the variant table (and the LOSO table with ``--loso``); 2 on bad input."""
+    args = _parser().parse_args(argv)
+    det, reid = args.models / "yolox_nano.onnx", args.models / "osnet_x0_25_msmt17.onnx"
+    missing = [str(p) for p in (det, reid, *(args.data / s for s in args.seqs)) if not p.exists()]
+    if missing:
+        print(f"benchmark_identity: error: not found: {', '.join(missing)} (see ../shared/README.md)", file=sys.stderr)
+        return 2
+    base: dict[str, Any] = {"output": {"progress": False}}
+    for item in args.set:
+        key, _, val = item.partition("=")
+        base = _merge(base, _override(key, _parse_value(val)))
+    bench = Bench(args.data, det, reid, args.cache)
+    vs = variants(args.seqs, args.scales, args.steps, args.seeds)
+    t0 = time.perf_counter()
+    if args.loso or args.candidate:
+        grid = {k: [_parse_value(x) for x in vals.split(",")] for k, _, vals in (s.partition("=") for s in args.loso)}
+        combos = [dict(zip(grid, vals, strict=True)) for vals in itertools.product(*grid.values())] if grid else []
+        combos += [{k: _parse_value(v) for k, _, v in (kv.partition("=") for kv in c.split(";"))}
+                   for c in args.candidate]
+        print(loso(bench, vs, base, args.config, combos))
+    else:
+        results = run_setting(bench, vs, load_config(args.config, base), args.reference, label="config")
+        print(variant_table(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+    t = bench.timings
+    print(f"\n{len(vs)} variants in {time.perf_counter() - t0:.0f} s (detect {t['detect']:.0f} s, tracking+ReID "
+          f"{t['track']:.0f} s, eval {t['eval']:.0f} s; ReID crops computed {bench.reid.misses if bench.reid else 0})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
