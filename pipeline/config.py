@@ -149,7 +149,7 @@ class TrackletConfig(_Strict):
     )
     min_length: int = Field(1, ge=1, description="shorter tracklets (boxes) are not linked: own global id")
     fallback: bool = Field(
-        False,
+        True,
         description=(
             "with 'quality': a track none of whose boxes passed the filter so far embeds its boxes at least "
             "fallback_min_height px tall and not overlapped, and uses their mean if no good crop ever comes"
@@ -157,7 +157,7 @@ class TrackletConfig(_Strict):
     )
     fallback_min_height: float = Field(24.0, ge=0.0, description="with fallback: lowest box embedded (px)")
     interpolate_s: float = Field(
-        0.0, ge=0.0, description="fill a track's gaps up to this long (s) with linearly interpolated boxes; 0 = off"
+        0.5, ge=0.0, description="fill a track's gaps up to this long (s) with linearly interpolated boxes; 0 = off"
     )
 
 
@@ -175,20 +175,25 @@ class LinkConfig(_Strict):
     k2: int = Field(6, ge=1, description="local query expansion size")
     lambda_: float = Field(0.3, ge=0.0, le=1.0, alias="lambda", description="weight of the original distance")
     threshold: float | Literal["auto"] = Field(
-        "auto",
+        0.4,
         description=(
             "clustering stops above this distance; 'auto': set per run from its known negatives (tracklets of one "
-            "camera at the same time, topology-incompatible pairs) at target_fmr (trackers/calibrate.py)"
+            "camera at the same time, topology-incompatible pairs) at target_fmr (trackers/calibrate.py); 0.4 won "
+            "held out (README 'Held-out identities')"
         ),
     )
     target_fmr: float = Field(
-        0.01, gt=0.0, lt=1.0, description="threshold 'auto': share of known-negative pairs allowed below it"
+        0.6, gt=0.0, lt=1.0,
+        description=(
+            "threshold 'auto': share of known-negative pairs allowed at or below it (they are hard negatives: "
+            "neighbours in one view, so far more of them fall low than of cross-camera pairs; 0.6 best held out)"
+        ),
     )
     auto_min_negatives: int = Field(
         20, ge=1, description="threshold 'auto': with fewer known-negative pairs, use threshold_fallback"
     )
     auto_min: float = Field(0.15, gt=0.0, description="threshold 'auto': never below this distance")
-    auto_max: float = Field(0.6, gt=0.0, description="threshold 'auto': never above this distance")
+    auto_max: float = Field(0.8, gt=0.0, description="threshold 'auto': never above this distance")
     threshold_fallback: float = Field(
         0.4, gt=0.0, description="threshold 'auto' with too few negatives, and in incremental mode / live"
     )
@@ -217,6 +222,14 @@ class LinkConfig(_Strict):
     reentry_border: float = Field(
         0.05, ge=0.0, le=0.5, description="'reentry': exit and entry boxes within this fraction of the frame's border"
     )
+    fragment_gap_s: float = Field(
+        0.0, ge=0.0,
+        description=(
+            "'reentry': also join a track broken mid-image (gap up to this long, s; 0 = off) when the new one "
+            "starts within fragment_radius box heights of where the old one ended"
+        ),
+    )
+    fragment_radius: float = Field(1.0, gt=0.0, description="'reentry' fragments: max centre distance (box heights)")
     max_gap_s: float | None = Field(None, gt=0.0, description="tracklets further apart in time (s) cannot link")
     mode: Literal["offline", "incremental"] = Field(
         "offline",

@@ -192,7 +192,7 @@ class TrackletBuilder:
                 if good[i]:
                     tr.feature_sum = f.astype(np.float64) if tr.feature_sum is None else tr.feature_sum + f
                     tr.num_features += 1
-                elif self.cfg.fallback:
+                elif self.cfg.fallback and self.cfg.embed_policy == "quality":  # embedded: passed the relaxed filter
                     tr.fallback_sum = f.astype(np.float64) if tr.fallback_sum is None else tr.fallback_sum + f
                     tr.num_fallback += 1
 

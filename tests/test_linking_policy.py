@@ -1,5 +1,5 @@
 """Linking defaults that must hold on footage nobody tuned on: no same-camera merges without
-re-entry evidence, a threshold calibrated on the run's own known negatives."""
+re-entry evidence; a threshold calibrated on the run's own known negatives when asked for."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_a_reentering_look_alike_keeps_per_camera_idf1(tmp_path: Path) -> None:
     assert tracks[0].global_id == tracks[1].global_id  # the merge the old default made
     assert _idf1(tracks, truth, tmp_path, "any") < idf1_alone - 20
 
-    for cfg in (LinkConfig(), LinkConfig(same_camera="reentry")):  # defaults; re-entry needs distance <= 0.2
+    for cfg in (LinkConfig(), LinkConfig(same_camera="reentry"), LinkConfig(threshold="auto")):  # re-entry: <= 0.2
         res = link_tracklets_detailed(tracks, cfg)
         assert res.same_camera_links == 0
         assert _idf1(tracks, truth, tmp_path, cfg.same_camera) >= idf1_alone - 1.0
@@ -117,7 +117,7 @@ def test_auto_threshold_meets_the_requested_false_merge_rate(target: float) -> N
     feats = np.stack([t.feature for t in ts]).astype(np.float64)
     dist = 1.0 - feats @ feats.T
     d_neg = dist[i[neg], j[neg]]
-    cfg = LinkConfig(target_fmr=target, auto_min=0.01, auto_max=1.5, rerank=False)
+    cfg = LinkConfig(threshold="auto", target_fmr=target, auto_min=0.01, auto_max=1.5, rerank=False)
     choice = choose_threshold(cfg, d_neg, int(neg.sum()))
     assert choice.source == "auto"
     fmr = float(np.mean(d_neg <= choice.value))
@@ -130,7 +130,7 @@ def test_auto_threshold_meets_the_requested_false_merge_rate(target: float) -> N
 
 
 def test_auto_threshold_falls_back_and_clips() -> None:
-    cfg = LinkConfig()
+    cfg = LinkConfig(threshold="auto")
     few = choose_threshold(cfg, np.array([0.5, 0.6]), 2)
     assert (few.source, few.value) == ("fallback", cfg.threshold_fallback)
     assert "fallback" in few.describe()
@@ -154,10 +154,33 @@ def test_known_negatives_count_includes_incompatible_camera_pairs() -> None:
 
 def test_sparse_method_calibrates_like_dense() -> None:
     ts = _negatives_world(np.random.default_rng(4))
-    dense = link_tracklets_detailed(ts, LinkConfig(method="dense", rerank=False))
+    dense = link_tracklets_detailed(ts, LinkConfig(threshold="auto", method="dense", rerank=False))
     ids_dense = dense.global_ids.copy()
-    sparse = link_tracklets_detailed(ts, LinkConfig(method="sparse", rerank=False, candidates=40))
+    sparse = link_tracklets_detailed(ts, LinkConfig(threshold="auto", method="sparse", rerank=False, candidates=40))
     assert dense.threshold is not None and sparse.threshold is not None
     assert sparse.threshold.value == pytest.approx(dense.threshold.value, abs=1e-6)
     assert np.array_equal(ids_dense[:, None] == ids_dense[None, :],
                           sparse.global_ids[:, None] == sparse.global_ids[None, :])
+
+
+def test_fragments_of_a_track_broken_mid_image_are_stitched() -> None:
+    """A track lost mid-image for 1.5 s (longer than the tracker's max_age_s) and picked up again where it
+    was: joined with ``fragment_gap_s``; a look-alike starting across the image, or too late, is not."""
+    rng = np.random.default_rng(5)
+    f = rng.normal(size=64)
+    near = f + 0.05 * rng.normal(size=64)
+    ts = [
+        walk("A", 1, 0.0, 5.0, 100, 300, f),  # ends mid-image at x 300
+        walk("A", 2, 6.5, 10.0, 310, 450, near),  # 1.5 s later, 10 px further: the same person
+        walk("A", 3, 6.5, 10.0, 0, 40, near),  # same look, starts 300 px away
+        walk("A", 4, 16.0, 18.0, 300, 320, near),  # where 1 ended, but 11 s later (6 s after 2)
+    ]
+    sizes = {"A": (640, 480)}
+    frag = LinkConfig(same_camera="reentry", fragment_gap_s=3.0)
+    i, j = reentry_pairs(ts, frag, sizes)
+    assert (0, 1) in set(zip(i.tolist(), j.tolist(), strict=True))
+    assert not {(0, 2), (0, 3)} & set(zip(i.tolist(), j.tolist(), strict=True))
+    res = link_tracklets_detailed(ts, frag, sizes)
+    assert ts[0].global_id == ts[1].global_id != ts[2].global_id and res.same_camera_links >= 1
+    i, j = reentry_pairs(ts, LinkConfig(same_camera="reentry"), sizes)  # fragments off: no such pair
+    assert (0, 1) not in set(zip(i.tolist(), j.tolist(), strict=True))

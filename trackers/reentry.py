@@ -15,6 +15,11 @@ says "the person left the view and came back":
   there is more likely someone else;
 * their features are closer than ``reentry_threshold`` (cosine distance), a stricter bar than
   the cross-camera threshold.
+
+With ``fragment_gap_s`` > 0 a second kind of evidence also counts: a track that broke mid-image
+(an occlusion longer than the tracker's ``max_age_s``) and a new track that starts within
+``fragment_radius`` box heights of where it ended, at most ``fragment_gap_s`` later, with features
+within ``reentry_threshold`` (tracklet stitching on space, time and appearance).
 """
 
 from __future__ import annotations
@@ -43,6 +48,15 @@ def at_border(xyxy: np.ndarray, width: float, height: float, margin: float) -> b
     mx, my = margin * width, margin * height
     x1, y1, x2, y2 = (float(v) for v in xyxy)
     return x1 <= mx or y1 <= my or x2 >= width - mx or y2 >= height - my
+
+
+def _near(tracklets: Sequence[Tracklet], idx: list[int], radius: float) -> np.ndarray:
+    """n×n ``bool``: tracklet b starts within ``radius`` box heights of where a ended (box centres)."""
+    last = np.array([tracklets[k].boxes[-1] for k in idx], np.float64)
+    first = np.array([tracklets[k].boxes[0] for k in idx], np.float64)
+    c_end, c_start = (last[:, :2] + last[:, 2:]) / 2, (first[:, :2] + first[:, 2:]) / 2
+    h = np.maximum(last[:, 3] - last[:, 1], 1.0)
+    return np.linalg.norm(c_start[None, :, :] - c_end[:, None, :], axis=2) <= radius * h[:, None]
 
 
 def reentry_pairs(
@@ -74,7 +88,10 @@ def reentry_pairs(
         feats /= np.linalg.norm(feats, axis=1, keepdims=True).clip(1e-12)
         start = np.array([tracklets[k].start_time for k in idx])
         end = np.array([tracklets[k].end_time for k in idx])
-        ok = leaves[:, None] & enters[None, :] & (start[None, :] - end[:, None] >= cfg.reentry_min_gap_s)
+        gap = start[None, :] - end[:, None]
+        ok = leaves[:, None] & enters[None, :] & (gap >= cfg.reentry_min_gap_s)
+        if cfg.fragment_gap_s > 0:
+            ok |= (gap > 0) & (gap <= cfg.fragment_gap_s) & _near(tracklets, idx, cfg.fragment_radius)
         ok &= 1.0 - feats @ feats.T <= cfg.reentry_threshold
         a, b = np.nonzero(ok)
         pi.append(np.asarray(idx, np.int64)[a])
