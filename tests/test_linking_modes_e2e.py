@@ -26,6 +26,11 @@ flush (= offline); PETS (42.7 s) is the real test. Over jitter seeds 0–4 of
 both sequences the mean of incremental − offline at 10 s is −0.03 points;
 single PETS scenes lie within −1.4 to +1.4 (one link is several points in a
 52-tracklet scene), so a scene other than seed 0 may miss the 1-point bound.
+
+Since the defaults forbid same-camera links (2026-12-01), incremental linking
+scores *above* offline on PETS: seeds 0–3 gave offline 55.8 / 57.6 / 60.3 / 57.9
+and incremental (10 s) 59.5 / 58.5 / 61.2 / 62.0. The test therefore bounds how
+far incremental may trail offline (1 point), not how far it may lead.
 """
 
 from __future__ import annotations
@@ -55,6 +60,6 @@ def test_offline_and_incremental_cross_camera_idf1_agree(seq: str, tmp_path: Pat
         assert res.linking["mode"] == link.get("mode", "offline")
         scores[mode] = compare.cross_camera_idf1(scene, res, tmp_path / mode)
     assert scores["sparse"] == pytest.approx(scores["offline"], abs=1e-9), scores
-    assert abs(scores["incremental"] - scores["offline"]) <= 1.0, scores
+    assert scores["incremental"] >= scores["offline"] - 1.0, scores
     # relink left the offline result as it was
     assert compare.cross_camera_idf1(scene, offline, tmp_path / "again") == scores["offline"]

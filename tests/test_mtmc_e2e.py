@@ -6,12 +6,15 @@ crops, colour-jittered per camera); detection with ``yolox_nano.onnx``, ReID wit
 fallback for tracks without a good crop, cosine distance — re-ranking needs ≥ 200
 tracklets —, threshold 0.4, no same-camera links, gaps up to 0.5 s interpolated).
 
-Measured (2026-11-21, scenes encoded reproducibly): cross-camera IDF1 71.2 on
-the TUD-Stadtmitte scene and 60.8 on the PETS09-S2L1 scene (per-camera COMBINED
-IDF1 78.7 / 66.3), and 80.4 on the TUD scene's three cameras left when one is
-corrupt; the thresholds below sit 4–10 points under these. (Before,
-libx264's macroblock tree made the scene bytes depend on what the process had
-run, and the same scenes scored 74.4 / 64.3 or 62.3 on PETS from run to run.)
+Measured (2026-12-01, defaults chosen leave-one-sequence-out by
+``scripts/benchmark_identity.py``): cross-camera IDF1 66.1 on the TUD-Stadtmitte
+scene and 55.8 on the PETS09-S2L1 scene (per-camera COMBINED IDF1 76.3 / 66.0).
+These two scenes are among those where the old same-camera links repaired
+fragmented tracks (71.2 / 60.8 with ``linking.same_camera: any``; 73.2 / 60.7 with
+fragment stitching, ``same_camera: reentry`` + ``fragment_gap_s: 3``); over the 36
+held-out variants of the benchmark the defaults score higher on average and never
+cost a camera its own IDF1 (README "Held-out identities"). The thresholds below
+sit 4 points under the measured values; the corrupt-camera case keeps ≥ 70.
 """
 
 from __future__ import annotations
@@ -123,7 +126,7 @@ def test_cross_camera_idf1_on_tud_scene(tud_run: tuple[Path, Path]) -> None:
     gt, pred = match_gt_to_pred([scene], out)
     res = evaluate(gt, pred, frames=processed_frames(out))
     assert res.cross_camera is not None
-    assert res.cross_camera.idf1 >= 67.0, res.format_table()
+    assert res.cross_camera.idf1 >= 62.0, res.format_table()
     assert res.combined.idf1 >= 74.0, res.format_table()
 
 
@@ -133,7 +136,7 @@ def test_cross_camera_idf1_on_pets_scene(tmp_path: Path) -> None:
     gt, pred = match_gt_to_pred([scene], tmp_path / "run")
     res = evaluate(gt, pred, frames=processed_frames(tmp_path / "run"))
     assert res.cross_camera is not None
-    assert res.cross_camera.idf1 >= 56.0, res.format_table()
+    assert res.cross_camera.idf1 >= 52.0, res.format_table()
 
 
 def test_a_corrupt_camera_leaves_the_others_identities_intact(tud_run: tuple[Path, Path], tmp_path: Path) -> None:
