@@ -32,9 +32,11 @@ from pipeline.types import Frame, Tracklet
 from pipeline.video_writer import write_annotated_videos
 from reid.extractor import FeatureExtractor
 from reid.factory import build_reid
+from trackers.calibrate import ThresholdChoice
 from trackers.incremental import IncrementalLinker
 from trackers.learn_topology import LearnedTopology, learn_topology, write_topology_yaml
 from trackers.linking import link_tracklets_detailed
+from trackers.topology import validate_topology
 
 
 def _frame_count(spec: CameraSpec) -> int | None:
@@ -117,8 +119,9 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
     if with_reid and lc.enabled and linkable and lc.mode == "incremental":
         merges = _link_incremental(linkable, lc)
         value = lc.threshold_fallback if lc.threshold == "auto" else lc.threshold
-        threshold = {"threshold": value, "threshold_source": "fixed" if lc.threshold != "auto" else
-                     f"fallback: {value:g} (threshold 'auto' needs the whole run; incremental uses threshold_fallback)"}
+        source = ThresholdChoice(float(value), "fixed").describe() if lc.threshold != "auto" else (
+            f"fallback: {value:g} (threshold 'auto' needs the whole run; incremental uses threshold_fallback)")
+        threshold = {"threshold": value, "threshold_source": source}
         method = (f"incremental: each {lc.incremental_batch_s} s batch clustered with the identities near it, "
                   f"cosine average linkage at {value:g}, ids decided {lc.decision_delay_s} s after a "
                   "tracklet ends")
@@ -178,7 +181,7 @@ def _link_run(result: RunResult, cfg: MtmcConfig) -> LearnedTopology | None:
         learned = learn_topology(tracklets, max_distance=lc.learn_max_distance, min_pairs=lc.learn_min_pairs)
         rules = learned.to_config()
         if lc.learn_topology and rules:
-            topo = {a: {**rules.get(a, {}), **lc.topology.get(a, {})} for a in {*rules, *lc.topology}}
+            topo = _merge_topology(rules, lc.topology)
             second = cfg.model_copy(update={"linking": lc.model_copy(update={"topology": topo})})
             for t in tracklets:
                 t.global_id = None
@@ -186,6 +189,17 @@ def _link_run(result: RunResult, cfg: MtmcConfig) -> LearnedTopology | None:
             result.linking["method"] += f"; second pass with the learned topology ({_pair_kinds(learned)})"
     result.merges = result.linking.pop("merge_events")
     return learned
+
+
+def _merge_topology(learned: dict[str, dict[str, Any]], own: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``linking.topology`` of the config plus the learned pairs it does not mention (in either order)."""
+    mine = set(validate_topology(own))
+    out = {a: dict(row) for a, row in own.items()}
+    for a, row in learned.items():
+        for b, rule in row.items():
+            if (min(a, b), max(a, b)) not in mine:
+                out.setdefault(a, {})[b] = rule
+    return out
 
 
 def _pair_kinds(learned: LearnedTopology) -> str:

@@ -184,3 +184,11 @@ def test_fragments_of_a_track_broken_mid_image_are_stitched() -> None:
     assert ts[0].global_id == ts[1].global_id != ts[2].global_id and res.same_camera_links >= 1
     i, j = reentry_pairs(ts, LinkConfig(same_camera="reentry"), sizes)  # fragments off: no such pair
     assert (0, 1) not in set(zip(i.tolist(), j.tolist(), strict=True))
+
+
+def test_config_topology_wins_over_the_learned_one_in_either_order() -> None:
+    from pipeline.runner import _merge_topology
+    from trackers.topology import validate_topology
+
+    merged = _merge_topology({"a": {"b": True, "c": [1.0, 5.0]}}, {"b": {"a": False}})
+    assert validate_topology(merged) == {("a", "b"): False, ("a", "c"): (1.0, 5.0)}
