@@ -123,6 +123,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(result.format_table())
     written = ["tracks/<camera>.txt", "trajectories.json", "summary.json"]
     written += (["videos/"] if args.save_video else []) + (["crops/"] if args.save_crops else [])
+    written += ["topology.yaml"] if (Path(args.out) / "topology.yaml").is_file() else []
     print(f"wrote {', '.join(written)} in {args.out}")
     if result.interrupted:
         return EXIT_INTERRUPTED

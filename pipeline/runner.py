@@ -35,7 +35,7 @@ from reid.factory import build_reid
 from trackers.calibrate import ThresholdChoice
 from trackers.incremental import IncrementalLinker
 from trackers.learn_topology import LearnedTopology, learn_topology, write_topology_yaml
-from trackers.linking import link_tracklets_detailed
+from trackers.linking import count_same_camera_links, link_tracklets_detailed
 from trackers.topology import validate_topology
 
 
@@ -154,7 +154,7 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
         "tracklets_without_feature": sum(t.feature is None for t in tracklets),
         "identities": len(cams_per_id),
         "cross_camera_identities": sum(len(c) > 1 for c in cams_per_id.values()),
-        "same_camera_links": len(tracklets) - len({(int(t.global_id or 0), t.camera_id) for t in tracklets}),
+        "same_camera_links": count_same_camera_links(tracklets),
         "merges": len(merges),
         "merge_events": merges,
     }

@@ -54,6 +54,23 @@ def interpolate_gaps(frames: np.ndarray, times: np.ndarray, boxes: np.ndarray, s
     return new_f, interp[0], out_boxes, interp[5].astype(np.float32)
 
 
+def _max_iou(b: np.ndarray) -> np.ndarray:
+    """Per box (N×4 ``xyxy``), its largest IoU with another box of the frame (0 for a single box)."""
+    if len(b) < 2:
+        return np.zeros(len(b))
+    iou = iou_matrix(b, b)
+    np.fill_diagonal(iou, 0.0)
+    return iou.max(axis=1)
+
+
+def _mask(b: np.ndarray, s: np.ndarray, width: int, height: int, cfg: TrackletConfig, max_iou: np.ndarray
+          ) -> np.ndarray:
+    m = cfg.border_margin
+    ok = (b[:, 3] - b[:, 1] >= cfg.min_height) & (s >= cfg.min_score)
+    ok &= (b[:, 0] > m) & (b[:, 1] > m) & (b[:, 2] < width - m) & (b[:, 3] < height - m)
+    return ok & (max_iou <= cfg.max_overlap)
+
+
 def quality_mask(xyxy: np.ndarray, score: np.ndarray, width: int, height: int, cfg: TrackletConfig) -> np.ndarray:
     """Which boxes of one frame are good enough to enter a tracklet's mean feature.
 
@@ -69,15 +86,7 @@ def quality_mask(xyxy: np.ndarray, score: np.ndarray, width: int, height: int, c
         cut by the image border and is not overlapped by another box.
     """
     b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    s = np.asarray(score, dtype=np.float64).reshape(-1)
-    m = cfg.border_margin
-    ok = (b[:, 3] - b[:, 1] >= cfg.min_height) & (s >= cfg.min_score)
-    ok &= (b[:, 0] > m) & (b[:, 1] > m) & (b[:, 2] < width - m) & (b[:, 3] < height - m)
-    if len(b) > 1:
-        iou = iou_matrix(b, b)
-        np.fill_diagonal(iou, 0.0)
-        ok &= iou.max(axis=1) <= cfg.max_overlap
-    return ok
+    return _mask(b, np.asarray(score, dtype=np.float64).reshape(-1), width, height, cfg, _max_iou(b))
 
 
 @dataclass
@@ -111,6 +120,9 @@ class TrackletBuilder:
     def __init__(self, camera_id: str, cfg: TrackletConfig):
         self.camera_id = camera_id
         self.cfg = cfg
+        # the relaxed filter of TrackletConfig.fallback: tall enough and not overlapped
+        self._relaxed = cfg.model_copy(update={"min_height": cfg.fallback_min_height, "min_score": 0.0,
+                                               "border_margin": 0.0})
         self._open: dict[int, _OpenTrack] = {}
         self._started: list[int] = []
 
@@ -134,15 +146,14 @@ class TrackletBuilder:
         n = len(outputs)
         if n == 0:
             return np.zeros(0, bool), np.zeros(0, bool)
-        xyxy = np.stack([o.xyxy for o in outputs])
-        score = np.array([o.score for o in outputs])
-        good = quality_mask(xyxy, score, frame.width, frame.height, self.cfg)
+        xyxy = np.stack([o.xyxy for o in outputs]).astype(np.float64)
+        score = np.array([o.score for o in outputs], np.float64)
+        max_iou = _max_iou(xyxy)
         cfg = self.cfg
+        good = _mask(xyxy, score, frame.width, frame.height, cfg, max_iou)
         fallback_ok = good
         if cfg.fallback and cfg.embed_policy == "quality":
-            relaxed = cfg.model_copy(update={"min_height": cfg.fallback_min_height, "min_score": 0.0,
-                                             "border_margin": 0.0})
-            fallback_ok = quality_mask(xyxy, score, frame.width, frame.height, relaxed)
+            fallback_ok = _mask(xyxy, score, frame.width, frame.height, self._relaxed, max_iou)
         embed = np.zeros(n, bool)
         for i, o in enumerate(outputs):
             tr = self._open.get(o.track_id)

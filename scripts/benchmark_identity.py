@@ -73,6 +73,7 @@ for _p in (REPO, REPO / "scripts"):
 import make_multicam  # noqa: E402
 
 from pipeline.config import MtmcConfig, load_config  # noqa: E402
+from pipeline.config import _deep_merge as deep_merge  # noqa: E402
 from pipeline.evaluate import evaluate  # noqa: E402
 from pipeline.mot_format import SeqInfo, read_mot_txt, write_mot_txt  # noqa: E402
 from pipeline.results import CameraResult, RunResult  # noqa: E402
@@ -504,13 +505,6 @@ def _override(key: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def loso(bench: Bench, vs: Sequence[Variant], base: dict[str, Any], config: Path | None,
          combos: list[dict[str, Any]]) -> str:
     """Leave-one-sequence-out over candidate settings (each a dict dotted key → value); returns the table.
@@ -550,7 +544,7 @@ def loso(bench: Bench, vs: Sequence[Variant], base: dict[str, Any], config: Path
 def _apply(base: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:
     over = base
     for k, val in combo.items():
-        over = _merge(over, _override(k, val))
+        over = deep_merge(over, _override(k, val))
     return over
 
 
@@ -591,9 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark_identity: error: not found: {', '.join(missing)} (see ../shared/README.md)", file=sys.stderr)
         return 2
     base: dict[str, Any] = {"output": {"progress": False}}
-    for item in args.set:
-        key, _, val = item.partition("=")
-        base = _merge(base, _override(key, _parse_value(val)))
+    base = _apply(base, {k: _parse_value(v) for k, _, v in (item.partition("=") for item in args.set)})
     bench = Bench(args.data, det, reid, args.cache)
     vs = variants(args.seqs, args.scales, args.steps, args.seeds)
     t0 = time.perf_counter()

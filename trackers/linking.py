@@ -39,6 +39,7 @@ __all__ = [
     "LinkResult",
     "cannot_link_matrix",
     "constrained_agglomerative",
+    "count_same_camera_links",
     "cosine_distance_matrix",
     "link_tracklets",
     "link_tracklets_detailed",
@@ -352,18 +353,18 @@ def _link_sparse(
     return labels, dist, choice, k1, k2
 
 
-def _count_same_camera_links(tracklets: list[Tracklet], ids: np.ndarray) -> int:
-    groups = {(int(g), t.camera_id) for t, g in zip(tracklets, ids.tolist(), strict=True)}
-    return len(tracklets) - len(groups)
+def count_same_camera_links(tracklets: list[Tracklet]) -> int:
+    """Tracklets that share their ``global_id`` with an earlier tracklet of their own camera
+    (N minus the number of distinct ``(global_id, camera_id)`` pairs)."""
+    return len(tracklets) - len({(int(t.global_id or 0), t.camera_id) for t in tracklets})
 
 
-def _pair_rules(
-    tracklets: list[Tracklet], cfg: LinkConfig, frame_sizes: dict[str, tuple[float, float]] | None
-) -> PairRules:
-    """:class:`PairRules` of ``tracklets`` with the re-entry pairs granted when ``same_camera`` is ``reentry``."""
+def _pair_rules(tracklets: list[Tracklet], cfg: LinkConfig, reentry: tuple[np.ndarray, np.ndarray] | None
+                ) -> PairRules:
+    """:class:`PairRules` of ``tracklets`` with the re-entry pairs ``(i, j)`` (indices into them) granted."""
     rules = PairRules.from_config(tracklets, cfg)
-    if cfg.same_camera == "reentry":
-        rules.allow_same_camera(*reentry_pairs(tracklets, cfg, frame_sizes))
+    if reentry is not None:
+        rules.allow_same_camera(*reentry)
     return rules
 
 
@@ -435,9 +436,15 @@ def link_tracklets_detailed(
     distance: np.ndarray | sparse.csr_matrix
     cannot: np.ndarray | None = None
     choice: ThresholdChoice | None = None
-    rules = _pair_rules([tracklets[k] for k in keep.tolist()], cfg, frame_sizes)
+    granted = reentry_pairs(tracklets, cfg, frame_sizes) if cfg.same_camera == "reentry" else None
+    sub = None
+    if granted is not None:  # only tracklets with features qualify, so both ends are in ``keep``
+        pos = np.full(n, -1, dtype=np.int64)
+        pos[keep] = np.arange(m)
+        sub = (pos[granted[0]], pos[granted[1]])
+    rules = _pair_rules([tracklets[k] for k in keep.tolist()], cfg, sub)
     if method == "dense":
-        cannot = _pair_rules(tracklets, cfg, frame_sizes).dense()
+        cannot = _pair_rules(tracklets, cfg, granted).dense()
         distance = np.full((n, n), np.nan, dtype=np.float32)
         if m:
             labels[keep], dist, choice, k1, k2 = _link_dense(feats, rules, cfg)
@@ -465,7 +472,7 @@ def link_tracklets_detailed(
         method=method,
         num_candidate_pairs=pairs,
         threshold=choice,
-        same_camera_links=_count_same_camera_links(tracklets, ids),
+        same_camera_links=count_same_camera_links(tracklets),
     )
 
 
