@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline.atomic import remove_partial
 from pipeline.errors import MtmcError
+from pipeline.signals import GracefulStop
 
 LAYOUTS = ["market1501", "dukemtmcreid", "msmt17", "cuhk03", "mars", "generic"]
 
@@ -140,10 +142,17 @@ def _train(args: argparse.Namespace) -> int:
         if getattr(args, flag):
             over[flag] = True
     cfg = default_config(**over)
-    res = train(cfg, load_dataset(args.dataset, args.layout))
+    dataset = load_dataset(args.dataset, args.layout)
+    with GracefulStop(what="finishing the batch in flight and writing last.pth and model.pth",
+                      before_exit=[remove_partial]) as stop:
+        res = train(cfg, dataset, stop=stop.event)
     best = f"best mAP {100 * res['best_map']:.2f}% at epoch {res['best_epoch']}" if res["best_map"] >= 0 else ""
-    print(f"trained {res['epochs']} epochs ({res['step']} steps, {res['num_classes']} identities); {best}")
+    done = "interrupted after" if res["interrupted"] else "trained"
+    print(f"{done} {res['epochs']} epochs ({res['step']} steps, {res['num_classes']} identities); {best}")
     print(f"wrote {res['model_path']} (use --reid {args.arch}:{res['model_path']})")
+    if res["interrupted"]:
+        print(f"resume with --resume {Path(res['out_dir']) / 'last.pth'}")
+        return stop.exit_code or 130
     return 0
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.devices import check_device
 from pipeline.errors import ConfigError, first_line
 
 
@@ -43,8 +44,13 @@ class DetectorConfig(_Strict):
     nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU threshold of NMS")
     imgsz: int | None = Field(None, ge=32, description="input size; None = the model's own")
     batch: int = Field(4, ge=1, le=256, description="frames per detector call (across cameras)")
-    device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:N'")
+    device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:N' or 'mps'; unavailable → CPU with a warning")
     threads: int = Field(0, ge=0, description="torch/onnxruntime intra-op threads; 0 = all cores")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        return check_device(value)
 
 
 class TrackerConfig(_Strict):
@@ -123,8 +129,13 @@ class ReidConfig(_Strict):
         ),
     )
     batch: int = Field(32, ge=1, le=1024, description="crops per ReID forward pass")
-    device: str | None = Field(None, description="None = the detector's device")
+    device: str | None = Field(None, description="'cpu', 'cuda', 'cuda:N', 'mps' or None = the detector's device")
     threads: int = Field(0, ge=0, description="intra-op threads; 0 = all cores")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str | None) -> str | None:
+        return None if value is None else check_device(value)
 
 
 class TrackletConfig(_Strict):
@@ -323,13 +334,105 @@ class MtmcConfig(_Strict):
     live: LiveConfig = LiveConfig()
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "<root>"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    return f"{source}: {key}: {msg} (see configs/default.yaml for valid keys and values)"
+_HINT = "(see configs/default.yaml for valid keys and values)"
+_WINDOW = "false (never link) or a [min_s, max_s] transit window of two numbers"
+_EXPECTED = {"float": "a number", "int": "a whole number", "bool": "true or false", "string": "a string (quote it)",
+             "list": "a list", "dict": "a mapping", "model": "a mapping of keys"}
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "greater than"),
+           "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
+
+
+def _is_tag(part: Any) -> bool:
+    # pydantic names the member of a union that failed: ('b', 'bool'), ('b', 'list[float]'), ("literal['auto']")
+    return isinstance(part, str) and (part in ("bool", "int", "float", "str", "[key]")
+                                      or part.startswith(("list[", "dict[", "literal[")))
+
+
+def _clean_loc(loc: tuple[Any, ...], errors: list[Any]) -> tuple[Any, ...]:
+    """``loc`` without union-member tags (a tag only where another error has another tag: a camera may be 'bool')."""
+    def tagged(i: int) -> bool:
+        return loc[i] == "[key]" or (_is_tag(loc[i]) and any(
+            len(e["loc"]) > i and e["loc"][:i] == loc[:i] and e["loc"][i] != loc[i] and _is_tag(e["loc"][i])
+            for e in errors))
+    return tuple(p for i, p in enumerate(loc) if not tagged(i))
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _expected(err: Any) -> str | None:
+    if err["type"] == "literal_error":
+        return err["ctx"]["expected"]
+    kind, _, how = err["type"].partition("_")
+    return _EXPECTED.get(kind) if how in ("type", "parsing", "from_float") else None
+
+
+def _section_keys(path: tuple[Any, ...]) -> list[str]:
+    model: Any = MtmcConfig
+    for part in path:
+        model = getattr(model, "model_fields", {}).get(part)
+        model = model.annotation if model is not None else None
+    fields = getattr(model, "model_fields", {})
+    return [f.alias or name for name, f in fields.items()]
+
+
+def _sentence(key: tuple[Any, ...], err: Any, alike: list[Any]) -> str:
+    """What is wrong with the value at ``key``, as a plain sentence (``alike``: errors of the union members)."""
+    kind, ctx, got = err["type"], err.get("ctx") or {}, f"got {_show(err.get('input'))}"
+    if kind == "extra_forbidden":
+        from difflib import get_close_matches
+
+        valid = _section_keys(key[:-1])
+        close = get_close_matches(str(key[-1]), valid, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown key ({guess}valid keys: {', '.join(valid)})"
+    if kind == "missing":
+        return "missing: this key is required"
+    if kind in _BOUNDS:
+        bound, words = _BOUNDS[kind]
+        return f"must be {words} {_num(ctx[bound])}, {got}"
+    if key[:2] == ("linking", "topology") and len(key) == 4:
+        return f"expected {_WINDOW}, {got}"
+    if kind == "literal_error" and len(alike) == 1:
+        return f"must be one of {ctx['expected'].replace(' or ', ', ')}, {got}"
+    wanted = list(dict.fromkeys(_expected(e) for e in alike))
+    if None not in wanted:
+        return f"expected {' or '.join(str(w) for w in wanted)}, {got}"
+    return f"{err['msg'].removeprefix('Input should be ')}, {got}"
+
+
+def _given_in(overrides: dict[str, Any] | None, key: tuple[Any, ...]) -> bool:
+    node: Any = overrides
+    try:
+        for part in key:
+            node = node[part]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return bool(overrides)
+
+
+def _format_validation_error(err: ValidationError, source: str, overrides: dict[str, Any] | None = None) -> str:
+    """One line for the first error: ``<source>: <dotted.key>: <plain sentence> (see configs/default.yaml …)``.
+
+    ``source`` becomes ``command line`` when the key came from ``overrides``.
+    """
+    errors = err.errors()
+    first = errors[0]
+    key = _clean_loc(first["loc"], errors)
+    dotted = ".".join(str(p) for p in key) or "<root>"
+    if _given_in(overrides, key):
+        source = "command line"
+    if first["type"] in ("value_error", "assertion_error"):  # our validators: the message names its key
+        text = str(first["ctx"]["error"])
+        return f"{source}: {text if text.startswith(dotted) else f'{dotted}: {text}'} {_HINT}"
+    alike = [e for e in errors if _clean_loc(e["loc"], errors) == key]
+    return f"{source}: {dotted}: {_sentence(key, first, alike)} {_HINT}"
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -342,42 +445,71 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _yaml_error(p: Path, text: str, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    pos = getattr(exc, "position", None)  # a ReaderError (bad character) has a position, no mark
+    if mark is not None:
+        line, col = mark.line, mark.column
+    elif isinstance(pos, int):
+        line, col = text.count("\n", 0, pos), pos - (text.rfind("\n", 0, pos) + 1)
+    else:
+        return f"{p}: not valid YAML ({first_line(exc)}): fix the syntax"
+    problem = getattr(exc, "problem", None) or first_line(exc)
+    cmark = getattr(exc, "context_mark", None)
+    context = f"{exc.context} started at line {cmark.line + 1}, column {cmark.column + 1}; " if cmark else ""
+    return (f"{p}: not valid YAML at line {line + 1}, column {col + 1}: {problem} ({context}fix it there: indent "
+            "with spaces, put a space after each ':', close quotes and brackets)")
+
+
+def _read_yaml(p: Path) -> Any:
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p} (pass an existing YAML file to --config)")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (bad byte at offset {exc.start}): save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read it ({exc.strerror or first_line(exc)}): check its permissions") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(_yaml_error(p, text, exc)) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of sections, got {type(loaded).__name__} "
+                          "(write e.g. 'tracker:' then its keys indented below)")
+    return loaded
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> MtmcConfig:
     """Build the config from defaults, an optional YAML file and CLI overrides.
 
     Args:
-        path: YAML file with any subset of the keys of ``configs/default.yaml``.
+        path: YAML file (UTF-8) with any subset of the keys of ``configs/default.yaml``.
         overrides: nested dict applied last (e.g. ``{"detector": {"conf": 0.3}}``).
 
     Returns:
         The validated :class:`MtmcConfig`.
 
     Raises:
-        ConfigError: the file is missing or not YAML, a key is unknown, or a value
-            is out of range; the message names the file and the dotted key.
+        ConfigError: one line: the file is missing, unreadable or not UTF-8; not
+            YAML (with line and column); not a mapping; or a key is unknown or a
+            value wrong (``<file>: <dotted.key>: <plain sentence> (see
+            configs/default.yaml …)``; ``command line`` instead of the file when
+            the value came from ``overrides``).
     """
     data: dict[str, Any] = {}
     source = "config"
     if path is not None:
-        p = Path(path)
-        source = str(p)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p} (pass an existing YAML file to --config)")
-        try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML ({first_line(exc)})") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: the top level must be a mapping of sections, got {type(loaded).__name__}")
-        data = loaded
+        source = str(path)
+        data = _read_yaml(Path(path))
     if overrides:
         data = _deep_merge(data, overrides)
     try:
         return MtmcConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, source)) from None
+        raise ConfigError(_format_validation_error(exc, source, overrides)) from None
 
 
 def default_config_dict() -> dict[str, Any]:

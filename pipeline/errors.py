@@ -19,6 +19,10 @@ class ModelError(MtmcError):
     """A detector or ReID model SPEC is unknown or its weights cannot be loaded."""
 
 
+class OutputError(MtmcError):
+    """The output folder is a file, not writable, on a full disk, in use by another run, or holds a run already."""
+
+
 def first_line(exc: BaseException | str) -> str:
     """The first non-empty line of an exception's message (or of a string), else the exception's class name.
 

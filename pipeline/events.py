@@ -29,6 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipeline.redact import redact
+
 
 def events_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one line of ``events.jsonl``, kept in ``pipeline/schemas/``."""
@@ -63,13 +65,14 @@ class EventWriter:
         """Write one event ``{"event": kind, "time": ..., "wall_time": ..., **fields}`` and flush it.
 
         ``time`` may be given in ``fields`` (seconds on the process clock);
-        otherwise it is now. Floats are written as given (round them first).
+        otherwise it is now. Floats are written as given (round them first); secrets
+        in strings are masked (:func:`pipeline.redact.redact`).
         Returns the event as written; after :meth:`close` nothing is written.
         """
         ev: dict[str, Any] = {"event": kind, "time": round(fields.pop("time", self.now()), 3),
                               "wall_time": round(time.time(), 3)}
         ev.update(fields)
-        line = json.dumps(ev, separators=(",", ":")) + "\n"
+        line = json.dumps(redact(ev), separators=(",", ":"), ensure_ascii=False) + "\n"
         with self._lock:
             if self._f is not None:
                 self._f.write(line)

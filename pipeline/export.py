@@ -1,19 +1,20 @@
 """Writers for a run's outputs: MOTChallenge tracks, ``summary.json``, ``trajectories.json``.
 
-JSON files are written atomically (temporary file, then rename), so a reader
-never sees half a file.
+Every file is written atomically (:mod:`pipeline.atomic`: temporary file, then
+rename), so a reader never sees half a file, and with secrets masked
+(:mod:`pipeline.redact`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.atomic import write_json_atomic
 from pipeline.mot_format import write_mot_txt
 from pipeline.results import RunResult
 
@@ -24,20 +25,6 @@ def trajectories_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``trajectories.json``, kept in ``pipeline/schemas/``."""
     text = resources.files("pipeline").joinpath("schemas/trajectories.schema.json").read_text()
     return json.loads(text)
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename.
-
-    Raises:
-        OSError: the folder cannot be created or written.
-        TypeError: ``data`` holds a value JSON cannot encode.
-    """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, p)
 
 
 def write_tracks(result: RunResult, out_dir: str | Path) -> None:
@@ -107,6 +94,7 @@ def trajectories(result: RunResult) -> dict[str, Any]:
             "models": {"detector": result.detector, "reid": result.reid},
             "linking": result.linking,
             "config": result.config,
+            "interrupted": result.interrupted,
         },
         "cameras": [
             {

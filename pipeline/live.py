@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.atomic import remove_partial
 from pipeline.config import MtmcConfig
 from pipeline.detectors.base import Detector
 from pipeline.detectors.factory import build_detector
@@ -45,7 +45,9 @@ from pipeline.errors import InputError
 from pipeline.events import EventWriter
 from pipeline.export import write_trajectories
 from pipeline.live_reader import LiveFrame, LiveReader, LiveSource, parse_sources
+from pipeline.outdir import OutputLock, check_output_dir, clear_outputs
 from pipeline.results import CameraResult, RunResult
+from pipeline.signals import GracefulStop
 from pipeline.sources import CameraSpec
 from pipeline.stages import CameraState, track_and_embed
 from pipeline.types import Frame, Tracklet
@@ -77,7 +79,8 @@ class LiveSummary:
         identities: global identities at exit.
         events: event kind → count written.
         wall_s: seconds the session ran.
-        interrupted: stopped by SIGINT/SIGTERM (or the ``stop`` event).
+        interrupted: stopped by SIGINT/SIGTERM/SIGHUP (or the ``stop`` event).
+        signum: the signal that stopped it, ``None`` otherwise (``mtmc live`` exits 128 + it).
     """
 
     cameras: dict[str, dict[str, Any]]
@@ -85,6 +88,7 @@ class LiveSummary:
     events: dict[str, int]
     wall_s: float
     interrupted: bool
+    signum: int | None = None
 
     def format_table(self) -> str:
         """An aligned text table, one line per camera and a total line."""
@@ -163,32 +167,6 @@ def _check_sources(sources: list[LiveSource]) -> list[LiveSource]:
         raise InputError("no usable live source: " + ", ".join(s.display for s in sources)
                          + " (missing files; pass existing video files or stream URLs)")
     return ok
-
-
-class _SignalStop:
-    """SIGINT/SIGTERM → set ``stop``; a second one → ``before_exit()`` then ``os._exit(130)`` (main thread only)."""
-
-    def __init__(self, stop: threading.Event, enabled: bool, before_exit: Callable[[], None]):
-        self.stop = stop
-        self.before_exit = before_exit
-        self.saved: dict[int, Any] = {}
-        if enabled and threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.saved[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.stop.is_set():
-            print("mtmc: second signal: exiting now", file=sys.stderr, flush=True)
-            self.before_exit()
-            os._exit(130)
-        print("mtmc: stopping: closing tracks and writing the final files (Ctrl-C again to exit at once)",
-              file=sys.stderr, flush=True)
-        self.stop.set()
-
-    def restore(self) -> None:
-        """Put back the SIGINT/SIGTERM handlers that were installed before the session."""
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
 
 
 class _Session:
@@ -445,8 +423,8 @@ def run_live(
             identity), or ``"config"`` to build it from ``cfg.reid``.
         stop: set it to end the session (as SIGINT does).
         duration_s: end the session after this many seconds.
-        handle_signals: in the main thread, SIGINT/SIGTERM end the session cleanly; a second
-            one exits the process at once (``os._exit(130)``; the files stay valid).
+        handle_signals: in the main thread, SIGINT/SIGTERM/SIGHUP end the session cleanly; a second
+            one exits the process at once (:class:`~pipeline.signals.GracefulStop`; the files stay valid).
         log: one-line messages (stream up/down, warnings); default stderr.
 
     Returns:
@@ -454,7 +432,9 @@ def run_live(
         file that ended (without ``live.loop_files``); a stream that is down never ends it.
 
     Raises:
-        InputError: no source, an invalid one, only missing files, or ``out_dir`` cannot be written.
+        InputError: no source, an invalid one, or only missing files.
+        OutputError: ``out_dir`` cannot be written, or another process holds it
+            (:mod:`pipeline.outdir`); a previous session's files in it are replaced.
         ModelError: a detector or ReID SPEC is unknown or cannot be loaded.
     """
     log = log or (lambda msg: print(f"mtmc: {msg}", file=sys.stderr, flush=True))
@@ -463,23 +443,28 @@ def run_live(
         raise InputError("live mode needs a detector that looks at pixels: pass --detector with a YOLO model, "
                          "not 'mot'")
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "events.jsonl").touch()
-    except OSError as exc:
-        raise InputError(
-            f"cannot write the output folder {out} ({exc.strerror or exc}); pass a writable -o OUT"
-        ) from None
+    check_output_dir(out, exist_ok=True)
     own_detector = detector is None
     if detector is None:
         detector = build_detector(cfg.detector, {})
     if isinstance(extractor, str):
         extractor = build_reid(cfg.reid, default_device=cfg.detector.device)
     _warm_up(detector, extractor, min(len(parsed), cfg.detector.batch, detector.max_batch))
-    stop = stop or threading.Event()
+    with OutputLock(out, "mtmc live"):
+        clear_outputs(out, keep=[s.url for s in parsed if s.is_file])
+        return _run_session(parsed, cfg, out, detector, extractor, own_detector, stop or threading.Event(),
+                            duration_s, handle_signals, log)
+
+
+def _run_session(parsed: list[LiveSource], cfg: MtmcConfig, out: Path, detector: Detector,
+                 extractor: FeatureExtractor | None, own_detector: bool, stop: threading.Event,
+                 duration_s: float | None, handle_signals: bool, log: Callable[[str], None]) -> LiveSummary:
     t0 = time.monotonic()
     session = _Session(parsed, cfg, out, detector, extractor, t0, log)
-    signals = _SignalStop(stop, handle_signals, session.events.close_now)
+    signals = GracefulStop(stop, "closing tracks and writing the final files",
+                           [session.events.close_now, remove_partial])
+    if handle_signals:
+        signals.install()
     interrupted = False
     live = cfg.live
     next_traj = next_stats = t0
@@ -533,4 +518,4 @@ def run_live(
         cams[cid]["latency_p50_s"] = _r(np.percentile(lat, 50)) if lat else None
         cams[cid]["latency_p95_s"] = _r(np.percentile(lat, 95)) if lat else None
     return LiveSummary(cams, session.linker.num_identities, dict(session.events.counts), time.monotonic() - t0,
-                       interrupted)
+                       interrupted, signals.signum)

@@ -29,12 +29,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import av
 
 from pipeline.config import LiveConfig
 from pipeline.errors import InputError, first_line
-from pipeline.sources import mask_text, sanitize_camera_id
+from pipeline.redact import mask_text
+from pipeline.sources import sanitize_camera_id, unique_camera_ids
 from pipeline.types import Frame
 
 URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
@@ -67,8 +69,9 @@ class LiveSource:
 def _id_from_url(url: str) -> str:
     rest = url.split("://", 1)[1].rsplit("@", 1)[-1]  # drop scheme and credentials
     host, _, path = rest.partition("/")
-    path = path.split("?", 1)[0].strip("/")
-    return sanitize_camera_id(path.replace("/", "_") or host.split(":", 1)[0])
+    path = unquote(path.split("?", 1)[0]).strip("/")  # "/%E5%8C%97" is camera "北"
+    return sanitize_camera_id(path or host.split(":", 1)[0], repr(mask_text(url)),
+                              "name the camera as NAME=URL")
 
 
 def parse_source(item: str) -> LiveSource:
@@ -77,9 +80,14 @@ def parse_source(item: str) -> LiveSource:
     A file is not checked here (see :func:`pipeline.live.run_live`); a URL is
     only checked for a known scheme.
 
+    The camera id is the name given, else the URL's path (percent-decoded) or
+    host, else the file stem, made safe by :func:`~pipeline.sources.sanitize_camera_id`
+    (letters of any script kept: ``北门=rtsp://…`` is camera ``北门``).
+
     Raises:
-        InputError: an empty item or name, an unknown URL scheme; the message
-            shows the item with credentials masked and says what is expected.
+        InputError: an empty item or name, an unknown URL scheme, or no camera
+            id can be derived; the message shows the item with credentials
+            masked and says what to do.
     """
     raw = item.strip()
     name: str | None = None
@@ -98,15 +106,19 @@ def parse_source(item: str) -> LiveSource:
         elif scheme not in URL_SCHEMES:
             raise InputError(f"source {mask_text(raw)!r}: unsupported scheme {scheme!r} "
                              f"(use one of {', '.join(URL_SCHEMES)}, or a video file)")
-    if sm:
-        cid = sanitize_camera_id(name) if name else _id_from_url(raw)
-        return LiveSource(cid, raw, False)
-    cid = sanitize_camera_id(name if name else Path(raw).stem)
-    return LiveSource(cid, raw, True)
+    if name:
+        cid = sanitize_camera_id(name, f"the name {name!r} of {mask_text(item)!r}", "use letters or digits in it")
+    elif sm:
+        cid = _id_from_url(raw)
+    else:
+        cid = sanitize_camera_id(Path(raw).stem, raw, "rename the file or name it as NAME=FILE")
+    return LiveSource(cid, raw, not sm)
 
 
 def parse_sources(items: list[str]) -> list[LiveSource]:
-    """Parse many sources (:func:`parse_source`); repeated camera ids get ``_2``, ``_3`` … appended.
+    """Parse many sources (:func:`parse_source`); a repeated camera id gets ``_2``, ``_3`` … with a warning.
+
+    (See :func:`pipeline.sources.unique_camera_ids`.)
 
     Raises:
         InputError: no source, or an invalid one (named).
@@ -114,14 +126,9 @@ def parse_sources(items: list[str]) -> list[LiveSource]:
     if not items:
         raise InputError("no live source given: pass rtsp:// or http:// URLs, video files or name=URL "
                          "(or list them under live.sources in the --config file)")
-    out: list[LiveSource] = []
-    seen: dict[str, int] = {}
-    for item in items:
-        s = parse_source(item)
-        n = seen.get(s.camera_id, 0) + 1
-        seen[s.camera_id] = n
-        out.append(s if n == 1 else LiveSource(f"{s.camera_id}_{n}", s.url, s.is_file))
-    return out
+    parsed = [parse_source(item) for item in items]
+    ids = unique_camera_ids([s.camera_id for s in parsed], [s.display for s in parsed])
+    return [LiveSource(cid, s.url, s.is_file) for cid, s in zip(ids, parsed, strict=True)]
 
 
 @dataclass

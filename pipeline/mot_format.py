@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.atomic import write_text_atomic
 from pipeline.errors import InputError
 
 
@@ -99,7 +100,7 @@ def write_mot_txt(path: str | Path, rows: np.ndarray) -> None:
     """Write tracker output rows ``frame,id,x,y,w,h,score,-1,-1,-1``.
 
     Args:
-        path: output file (parent folders are created).
+        path: output file (parent folders are created; written atomically).
         rows: N×7 array ``frame (1-based), id, x, y, w, h, score`` (pixels);
             written sorted by frame then id.
     """
@@ -108,6 +109,5 @@ def write_mot_txt(path: str | Path, rows: np.ndarray) -> None:
     r = np.asarray(rows, dtype=np.float64).reshape(-1, 7)
     if len(r):
         r = r[np.lexsort((r[:, 1], r[:, 0]))]
-    with p.open("w") as fh:
-        for f, i, x, y, w, h, s in r:
-            fh.write(f"{int(f)},{int(i)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n")
+    lines = [f"{int(f)},{int(i)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n" for f, i, x, y, w, h, s in r]
+    write_text_atomic(p, "".join(lines))

@@ -26,7 +26,7 @@ class CameraResult:
         width, height: frame size in pixels (0 before the first frame).
         frames: frames processed.
         tracklets: the camera's tracklets (local ids; ``global_id`` set after linking).
-        status: ``"ok"`` or ``"failed"``.
+        status: ``"ok"``, ``"failed"`` or ``"interrupted"`` (the run was stopped before its end).
         error: one-line reason when failed (frames before the failure are kept).
     """
 
@@ -100,7 +100,10 @@ class RunResult:
         merges: identity merges of incremental linking, ``{"global_id", "merged_into",
             "time"}`` (s, stream clock) in stream order; empty offline.
         created: ISO 8601 UTC time the run started.
-        interrupted: the run was stopped early (Ctrl-C); results are partial.
+        interrupted: the run was stopped early (Ctrl-C, SIGTERM, SIGHUP); results are partial.
+        outputs: files and folders written, relative to the output folder (``summary.json``
+            lists them; a rerun with ``--exist-ok`` removes them).
+        output_errors: one line per output that could not be written.
     """
 
     cameras: dict[str, CameraResult]
@@ -113,6 +116,8 @@ class RunResult:
     merges: list[dict[str, Any]] = field(default_factory=list)
     created: str = ""
     interrupted: bool = False
+    outputs: list[str] = field(default_factory=list)
+    output_errors: list[str] = field(default_factory=list)
 
     @property
     def tracklets(self) -> list[Tracklet]:
@@ -126,8 +131,13 @@ class RunResult:
 
     @property
     def failed(self) -> list[str]:
-        """Ids of cameras that failed."""
-        return [c.camera_id for c in self.cameras.values() if c.status != "ok"]
+        """Ids of cameras that failed (not those interrupted)."""
+        return [c.camera_id for c in self.cameras.values() if c.status == "failed"]
+
+    @property
+    def nothing_decoded(self) -> bool:
+        """Every camera failed before its first frame: no input could be opened at all."""
+        return all(c.status == "failed" and c.frames == 0 for c in self.cameras.values())
 
     def summary(self) -> dict[str, Any]:
         """The content of ``summary.json``."""
@@ -145,6 +155,8 @@ class RunResult:
             "linking": self.linking,
             "failed_cameras": self.failed,
             "interrupted": self.interrupted,
+            "outputs": list(self.outputs),
+            "output_errors": list(self.output_errors),
             "config": self.config,
         }
 

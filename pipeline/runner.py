@@ -10,20 +10,21 @@ import copy
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from pipeline.config import LinkConfig, MtmcConfig
 from pipeline.crops import CropWriter
 from pipeline.detectors.base import Detector
 from pipeline.detectors.factory import build_detector
-from pipeline.errors import InputError
+from pipeline.errors import InputError, first_line
 from pipeline.export import write_summary, write_tracks, write_trajectories
+from pipeline.outdir import OutputLock, clear_outputs
+from pipeline.progress import RunProgress, capped_total
 from pipeline.reader import CameraReader, EndOfStream
 from pipeline.results import CameraResult, RunResult
 from pipeline.sources import CameraSpec, discover_cameras
@@ -136,7 +137,8 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
         method += f", same-camera links: {lc.same_camera}"
     else:
         linkable = []
-        method = "no linking (" + ("linking.enabled is false" if with_reid else "no ReID model") + ")"
+        why = "no ReID model" if not with_reid else "linking.enabled is false" if not lc.enabled else "no tracklets"
+        method = f"no linking ({why})"
     # tracklets left out of linking get their own ids, after the linked ones, by start time
     next_id = max((int(t.global_id or 0) for t in linkable), default=0) + 1
     linked = {id(t) for t in linkable}
@@ -243,6 +245,8 @@ def run(
     extractor: FeatureExtractor | None | str = "config",
     save_video: bool = False,
     save_crops: bool = False,
+    stop: threading.Event | None = None,
+    progress: RunProgress | None = None,
 ) -> RunResult:
     """Decode, detect, track, embed and link every camera of ``inputs``; optionally write the outputs.
 
@@ -259,8 +263,10 @@ def run(
             (see :func:`pipeline.sources.discover_cameras`).
         cfg: the validated config.
         out_dir: when given, ``tracks/<camera>.txt``, ``trajectories.json`` and
-            ``summary.json`` are written there — also when the run stops early on
-            an error or Ctrl-C.
+            ``summary.json`` are written there (atomically) — also when the run stops
+            early on an error, Ctrl-C or ``stop``. The folder is made after the models
+            load and locked for the run (:class:`~pipeline.outdir.OutputLock`); a
+            previous run's outputs in it are removed first (:func:`~pipeline.outdir.clear_outputs`).
         detector: an already built detector (else built from ``cfg.detector``).
         extractor: an already built ReID extractor, ``None`` for no ReID, or
             ``"config"`` to build it from ``cfg.reid``.
@@ -268,19 +274,57 @@ def run(
         save_crops: also write the crops that enter tracklet features as
             ``crops/<global_id>/<camera>/<local_id>_<frame>.jpg`` (needs ``out_dir``
             and a ReID model; see :mod:`pipeline.crops`).
+        stop: when set (by a signal handler, :class:`~pipeline.signals.GracefulStop`),
+            reading stops after the frames in flight; what exists is linked and
+            written, marked ``interrupted``. Ctrl-C (``KeyboardInterrupt``) does the same.
+        progress: per-camera progress (default: :class:`~pipeline.progress.RunProgress`
+            with ``cfg.output.progress``).
 
     Returns:
         :class:`~pipeline.results.RunResult`. A camera whose decoding fails is
         marked ``failed`` with a one-line reason; its tracklets up to the failure
-        are kept and the other cameras run to the end.
+        are kept and the other cameras run to the end. Files that could not be
+        written are listed in ``output_errors`` (the others are written).
 
     Raises:
         InputError: an input path is missing or holds no camera.
         ModelError: a detector or ReID SPEC is unknown or its weights cannot be loaded.
+        OutputError: ``out_dir`` cannot be created, or another process holds its lock.
     """
     t_start = time.perf_counter()
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     specs = discover_cameras(list(inputs))
+    runnable = _runnable(specs, cfg)
+    own_detector = detector is None
+    if detector is None:
+        detector = build_detector(cfg.detector, {s.camera_id: s.path for s in runnable})
+    if isinstance(extractor, str):
+        extractor = build_reid(cfg.reid, default_device=cfg.detector.device)
+    lock = OutputLock(out_dir, "mtmc run") if out_dir is not None else None
+    try:
+        if lock is not None:
+            lock.acquire()
+            clear_outputs(out_dir, keep=inputs)  # type: ignore[arg-type]
+        crop_writer = CropWriter(Path(out_dir) / "crops") if save_crops and out_dir is not None else None
+        loop = _CameraLoop(specs, runnable, cfg, progress or RunProgress(cfg.output.progress))
+        try:
+            loop.run(detector, extractor, crop_writer, stop or threading.Event())
+        finally:
+            if own_detector:
+                detector.close()
+            result = loop.result(detector.name, extractor.name if extractor is not None else None, created)
+            t = time.perf_counter()
+            learned = _link_run(result, cfg)
+            result.stages["link"] = time.perf_counter() - t
+            if out_dir is not None:
+                _write_outputs(result, Path(out_dir), specs, learned, crop_writer, save_video, t_start)
+    finally:
+        if lock is not None:
+            lock.release()
+    return result
+
+
+def _runnable(specs: list[CameraSpec], cfg: MtmcConfig) -> list[CameraSpec]:
     use_pixels = not cfg.detector.spec.startswith("mot")
     runnable = [s for s in specs if not (use_pixels and s.kind == "detonly")]
     if not runnable:
@@ -288,81 +332,108 @@ def run(
             "no camera has pixels to detect on (sequence folders without img1/ or a video): "
             "use --detector mot to run on their det/det.txt"
         )
-    own_detector = detector is None
-    if detector is None:
-        detector = build_detector(cfg.detector, {s.camera_id: s.path for s in runnable})
-    if isinstance(extractor, str):
-        extractor = build_reid(cfg.reid, default_device=cfg.detector.device)
-    progress = None if cfg.output.progress else True  # None: tqdm shows bars only on a terminal
-    states: dict[str, CameraState] = {}
-    for i, s in enumerate(specs):
-        bar = tqdm(total=_frame_count(s), desc=s.camera_id[:20], unit="f", position=i, leave=True, disable=progress)
-        states[s.camera_id] = CameraState(s, cfg, bar)
-    results: dict[str, CameraResult] = {}
-    for s in specs:
-        if s not in runnable:
-            results[s.camera_id] = states[s.camera_id].finish(
-                f"{s.camera_id}: {s.path} has no pixels (no img1/ or video); use --detector mot for its det/det.txt"
-            )
+    return runnable
 
-    wakeup = threading.Event()
-    readers = {s.camera_id: CameraReader(s, cfg.decode.queue_size, cfg.decode.max_frames, wakeup) for s in runnable}
-    for r in readers.values():
-        r.start()
-    stages = dict.fromkeys(("decode", "detect", "track", "reid", "link", "export"), 0.0)
-    crop_writer = CropWriter(Path(out_dir) / "crops") if save_crops and out_dir is not None else None
-    active = [s.camera_id for s in runnable]
-    max_batch = max(1, min(cfg.detector.batch, detector.max_batch))
-    interrupted = False
-    try:
-        while active:
-            wakeup.clear()
-            batch, ended = _gather(readers, active, max_batch)
-            if batch:
-                t = time.perf_counter()
-                dets = detector.detect(batch)
-                stages["detect"] += time.perf_counter() - t
-                track_and_embed(batch, dets, states, extractor, stages, crop_writer)
-            elif active and not ended:
-                wakeup.wait(0.05)
-            for cam, error in ended:  # after this batch's frames of that camera
-                results[cam] = states[cam].finish(error)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
+
+class _CameraLoop:
+    """The decode → detect → track → embed loop over all cameras of one run."""
+
+    def __init__(self, specs: list[CameraSpec], runnable: list[CameraSpec], cfg: MtmcConfig, progress: RunProgress):
+        self.specs, self.runnable, self.cfg, self.progress = specs, runnable, cfg, progress
+        self.states: dict[str, CameraState] = {}
+        for s in specs:
+            total = capped_total(_frame_count(s), cfg.decode.max_frames)
+            self.states[s.camera_id] = CameraState(s, cfg, progress.add(s.camera_id, s.source, s.kind, total))
+        self.results: dict[str, CameraResult] = {}
+        for s in specs:
+            if s not in runnable:
+                self.results[s.camera_id] = self.states[s.camera_id].finish(
+                    f"{s.camera_id}: {s.path} has no pixels (no img1/ or video); use --detector mot for its det/det.txt"
+                )
+        self.stages = dict.fromkeys(("decode", "detect", "track", "reid", "link", "export"), 0.0)
+        self.interrupted = False
+
+    def run(self, detector: Detector, extractor: FeatureExtractor | None, crop_writer: CropWriter | None,
+            stop: threading.Event) -> None:
+        """Process frames until every camera ends or ``stop`` is set; every camera is finished afterwards."""
+        wakeup = threading.Event()
+        qsize, max_frames = self.cfg.decode.queue_size, self.cfg.decode.max_frames
+        readers = {s.camera_id: CameraReader(s, qsize, max_frames, wakeup) for s in self.runnable}
         for r in readers.values():
-            r.stop()
-        for cam in active:
-            results[cam] = states[cam].finish("interrupted" if interrupted else "stopped by an error")
-        stages["decode"] = sum(r.decode_s for r in readers.values())
-        if own_detector:
-            detector.close()
-        result = RunResult(
-            cameras={s.camera_id: results[s.camera_id] for s in specs},
-            stages=stages,
+            r.start()
+        active = [s.camera_id for s in self.runnable]
+        max_batch = max(1, min(self.cfg.detector.batch, detector.max_batch))
+        try:
+            while active and not stop.is_set():
+                wakeup.clear()
+                batch, ended = _gather(readers, active, max_batch)
+                if batch:
+                    t = time.perf_counter()
+                    dets = detector.detect(batch)
+                    self.stages["detect"] += time.perf_counter() - t
+                    track_and_embed(batch, dets, self.states, extractor, self.stages, crop_writer)
+                elif active and not ended:
+                    wakeup.wait(0.05)
+                for cam, error in ended:  # after this batch's frames of that camera
+                    self.results[cam] = self.states[cam].finish(error)
+                self.progress.tick()
+            self.interrupted = bool(active)
+        except KeyboardInterrupt:
+            self.interrupted = True
+        finally:
+            for r in readers.values():
+                r.stop()
+            for cam in active:
+                st = self.states[cam]
+                self.results[cam] = st.finish(None, "interrupted") if self.interrupted else st.finish(
+                    "stopped by an error")
+            self.stages["decode"] = sum(r.decode_s for r in readers.values())
+
+    def result(self, detector: str, reid: str | None, created: str) -> RunResult:
+        """The run's :class:`~pipeline.results.RunResult` (not linked yet)."""
+        return RunResult(
+            cameras={s.camera_id: self.results[s.camera_id] for s in self.specs},
+            stages=self.stages,
             wall_s=0.0,
-            detector=detector.name,
-            config=cfg.model_dump(by_alias=True),
-            reid=extractor.name if extractor is not None else None,
+            detector=detector,
+            config=self.cfg.model_dump(by_alias=True),
+            reid=reid,
             created=created,
-            interrupted=interrupted,
+            interrupted=self.interrupted,
         )
-        t = time.perf_counter()
-        learned = _link_run(result, cfg)
-        stages["link"] = time.perf_counter() - t
-        if out_dir is not None:
-            t = time.perf_counter()
-            write_tracks(result, out_dir)
-            if learned is not None:
-                write_topology_yaml(Path(out_dir) / "topology.yaml", learned)
-            if crop_writer is not None:
-                crop_writer.finish(result.tracklets)
-            if save_video and not interrupted:
-                write_annotated_videos(result, specs, Path(out_dir) / "videos")
-            result.wall_s = time.perf_counter() - t_start  # trajectories.json: the run up to writing it
-            write_trajectories(result, out_dir)
-            stages["export"] = time.perf_counter() - t
-        result.wall_s = time.perf_counter() - t_start
-        if out_dir is not None:
-            write_summary(result, out_dir)
-    return result
+
+
+def _write_outputs(result: RunResult, out: Path, specs: list[CameraSpec], learned: LearnedTopology | None,
+                   crop_writer: CropWriter | None, save_video: bool, t_start: float) -> None:
+    """Write every output that can be written; each one that cannot is named in ``result.output_errors``."""
+    t = time.perf_counter()
+    steps: list[tuple[str, Callable[[], object]]] = [("tracks/", lambda: write_tracks(result, out))]
+    if learned is not None:
+        steps.append(("topology.yaml", lambda: write_topology_yaml(out / "topology.yaml", learned)))
+    if crop_writer is not None:
+        steps.append(("crops/", lambda: crop_writer.finish(result.tracklets)))
+    if save_video and not result.interrupted:
+        steps.append(("videos/", lambda: write_annotated_videos(result, specs, out / "videos")))
+    for name, fn in steps:
+        _attempt(result, out / name, fn)
+    result.wall_s = time.perf_counter() - t_start  # trajectories.json: the run up to writing it
+    _attempt(result, out / "trajectories.json", lambda: write_trajectories(result, out))
+    result.stages["export"] = time.perf_counter() - t
+    result.wall_s = time.perf_counter() - t_start
+    result.outputs = _listed_outputs(out, result)
+    _attempt(result, out / "summary.json", lambda: write_summary(result, out))
+
+
+def _attempt(result: RunResult, path: Path, fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except OSError as exc:
+        result.output_errors.append(f"cannot write {path} ({exc.strerror or first_line(exc)}); "
+                                    "the other outputs are written")
+
+
+def _listed_outputs(out: Path, result: RunResult) -> list[str]:
+    """What this run wrote, relative to ``out`` (``summary.json`` lists it; ``--exist-ok`` removes it)."""
+    names = [f"tracks/{c}.txt" for c in result.cameras]
+    names += ["topology.yaml", "videos", "crops", "trajectories.json"]
+    return [n for n in names if (out / n).exists()] + ["summary.json"]

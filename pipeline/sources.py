@@ -16,9 +16,11 @@ after the folder.
 
 from __future__ import annotations
 
-import re
+import logging
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 import av
@@ -26,43 +28,89 @@ import cv2
 
 from pipeline.errors import InputError, first_line
 from pipeline.mot_format import SeqInfo, read_seqinfo
+from pipeline.redact import mask_text
 from pipeline.types import Frame
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".h264"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_KEPT = frozenset("._-")
+_MAX_ID_CHARS = 64
+_MAX_ID_BYTES = 200  # UTF-8; leaves room for "_2", ".txt" … under the usual 255-byte file name limit
+log = logging.getLogger(__name__)
 
 
-def sanitize_camera_id(name: str) -> str:
-    """Make a camera id safe to use as a file name.
+def _id_char(c: str) -> bool:
+    # letters and digits of any script (with their combining marks: Indic vowel signs, …) are kept
+    return c.isalnum() or c in _KEPT or unicodedata.category(c).startswith("M")
 
-    Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_``;
-    leading dots are dropped (no hidden files, no ``..``); at most 64 characters.
+
+def sanitize_camera_id(name: str, source: str | None = None, fix: str = "rename the file or folder") -> str:
+    """Make a camera id safe to use as a file name, keeping the letters of any script.
+
+    ``name`` is NFKC-normalised; Unicode letters and digits (``str.isalnum``, with
+    their combining marks), ``.``, ``_`` and ``-`` are kept, every run of other
+    characters (whitespace, ``/``, ``\\``, control characters, ``:*?"<>|``, ``#`` …)
+    becomes one ``_``; leading dots and underscores are dropped (no hidden files,
+    no ``..``), as are trailing underscores; at most 64 characters and 200 UTF-8 bytes
+    (``"caméra 北"`` → ``"caméra_北"``).
+
+    Args:
+        name: file stem, folder name or camera name.
+        source: what the error message names (e.g. the path as given); default ``repr(name)``.
+        fix: what the error message tells the user to do.
 
     Raises:
-        InputError: nothing usable is left (e.g. the name was ``"..."``).
+        InputError: nothing usable is left (e.g. the name was ``"..."``); one line
+            ``cannot derive a camera id from <source>: <fix>``.
     """
-    cid = _UNSAFE.sub("_", name).lstrip("._")[:64].rstrip("_")
+    text = unicodedata.normalize("NFKC", name)
+    cid = "".join("".join(run) if kept else "_" for kept, run in groupby(text, key=_id_char))
+    cid = cid.lstrip("._")[:_MAX_ID_CHARS]
+    while len(cid.encode()) > _MAX_ID_BYTES:
+        cid = cid[:-1]
+    cid = cid.rstrip("_")
     if not cid:
-        raise InputError(f"cannot derive a camera id from {name!r}: rename the file or folder")
+        raise InputError(f"cannot derive a camera id from {source or repr(name)}: {fix}")
     return cid
 
 
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s'\"]*@")
+def unique_camera_ids(ids: list[str], sources: list[str]) -> list[str]:
+    """Make camera ids unique: a repeated id gets ``_2``, ``_3`` … (one not already in use), with a warning.
 
+    Ids compare case-insensitively (``Cam`` and ``cam`` would share a file on a
+    case-insensitive file system). Each rename is logged as one warning line
+    naming both sources and the new id.
 
-def mask_text(text: str) -> str:
-    """Mask the ``user:password@`` of every URL inside ``text`` as ``***:***@`` (never print passwords).
+    Args:
+        ids: sanitised ids in input order.
+        sources: printable source of each id (credentials masked), for the warning.
 
-    Works on a bare URL and on messages that quote one (e.g. FFmpeg errors); the
-    user info runs to the last ``@`` before the URL's path, so a password holding
-    ``@`` is masked whole.
+    Returns:
+        The ids, the first of each kept and the later ones suffixed.
     """
-    return _USERINFO.sub(r"\1***:***@", text)
+    taken = {i.casefold() for i in ids}
+    first: dict[str, tuple[str, str]] = {}
+    out: list[str] = []
+    for cid, src in zip(ids, sources, strict=True):
+        key = cid.casefold()
+        if key not in first:
+            first[key] = (cid, src)
+            out.append(cid)
+            continue
+        n = 2
+        while f"{key}_{n}" in taken:
+            n += 1
+        new = f"{cid}_{n}"
+        taken.add(new.casefold())
+        log.warning("camera id %r of %s clashes with %r of %s: it becomes %r (rename one to choose its id)",
+                    cid, src, *first[key], new)
+        out.append(new)
+    return out
 
 
 def mask_credentials(url: str) -> str:
-    """Replace ``user:password@`` in a URL by ``***:***@`` (see :func:`mask_text`)."""
+    """``url`` with its secrets masked: ``user:password@`` and secret query parameters
+    (:func:`pipeline.redact.mask_text`)."""
     return mask_text(url)
 
 
@@ -94,16 +142,66 @@ def _is_sequence(folder: Path) -> bool:
     return (folder / "seqinfo.ini").is_file()
 
 
+def _list_dir(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as exc:
+        reason = exc.strerror or first_line(exc)
+        raise InputError(f"cannot read folder {folder} ({reason}): check its permissions") from None
+
+
 def _sequence_spec(folder: Path) -> CameraSpec:
     info = read_seqinfo(folder / "seqinfo.ini")
-    cid = sanitize_camera_id(folder.name)
+    name = folder.name if folder.name not in ("", "..") else folder.resolve().name  # "mtmc run ." inside one
+    cid = sanitize_camera_id(name, str(folder), "rename the folder")
     img_dir = folder / info.im_dir
-    if img_dir.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in img_dir.iterdir()):
+    if img_dir.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in _list_dir(img_dir)):
         return CameraSpec(cid, folder, "images", info)
-    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+    videos = [p for p in _list_dir(folder) if p.suffix.lower() in VIDEO_EXTENSIONS]
     if len(videos) == 1:
         return CameraSpec(cid, folder, "video", info, videos[0])
     return CameraSpec(cid, folder, "detonly", info)
+
+
+def _video_spec(path: Path) -> CameraSpec:
+    return CameraSpec(sanitize_camera_id(path.stem, str(path), "rename the file"), path, "video", video=path)
+
+
+def _folder_specs(folder: Path) -> list[CameraSpec]:
+    found: list[CameraSpec] = []
+    for child in _list_dir(folder):
+        if child.is_dir() and _is_sequence(child):
+            found.append(_sequence_spec(child))
+        elif child.is_file() and child.suffix.lower() in VIDEO_EXTENSIONS:
+            found.append(_video_spec(child))
+    if not found:
+        raise InputError(
+            f"no cameras in folder {folder}: expected video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) "
+            "or MOTChallenge sequence folders (img1/ + seqinfo.ini)"
+        )
+    return found
+
+
+def _input_specs(raw: str | Path) -> list[CameraSpec]:
+    p = Path(raw)
+    if not p.exists():
+        raise InputError(f"input not found: {p} (check the path)")
+    if p.is_file():
+        return [_video_spec(p)]
+    if not p.is_dir():
+        raise InputError(f"{p} is neither a file nor a folder: pass video files or folders")
+    return [_sequence_spec(p)] if _is_sequence(p) else _folder_specs(p)
+
+
+def _reject_repeats(specs: list[CameraSpec], origins: list[Path]) -> None:
+    seen: dict[Path, str] = {}
+    for s, origin in zip(specs, origins, strict=True):
+        real = (s.video or s.path).resolve()
+        given = str(s.path) if s.path == origin else f"{s.path} in {origin}"
+        if real in seen:
+            both = f" (as {seen[real]} and {given})" if seen[real] != given else ""
+            raise InputError(f"{real} is given twice{both}: pass each camera once")
+        seen[real] = given
 
 
 def discover_cameras(inputs: list[str | Path]) -> list[CameraSpec]:
@@ -114,43 +212,24 @@ def discover_cameras(inputs: list[str | Path]) -> list[CameraSpec]:
             videos and/or sequence folders (one level deep).
 
     Returns:
-        Cameras in input order (files of a folder sorted by name), ids unique
-        (a repeated id gets ``_2``, ``_3`` … appended).
+        Cameras in input order (files of a folder sorted by name), ids unique:
+        a repeated id gets ``_2``, ``_3`` … (one no other camera has), with a
+        warning naming both sources (see :func:`unique_camera_ids`).
 
     Raises:
-        InputError: a path does not exist, a folder holds no video or sequence,
-            or no input was given.
+        InputError: no input was given, a path does not exist or cannot be read,
+            a folder holds no video or sequence, a file name gives no camera id
+            (the message names the path), or one file is given twice (directly,
+            through its folder, or through a link: same resolved path).
     """
     if not inputs:
         raise InputError("no input given: pass video files, a folder of videos, or MOTChallenge sequence folders")
-    specs: list[CameraSpec] = []
-    for raw in inputs:
-        p = Path(raw)
-        if not p.exists():
-            raise InputError(f"input not found: {p} (check the path)")
-        if p.is_file():
-            specs.append(CameraSpec(sanitize_camera_id(p.stem), p, "video", video=p))
-        elif _is_sequence(p):
-            specs.append(_sequence_spec(p))
-        else:
-            found: list[CameraSpec] = []
-            for child in sorted(p.iterdir()):
-                if child.is_dir() and _is_sequence(child):
-                    found.append(_sequence_spec(child))
-                elif child.is_file() and child.suffix.lower() in VIDEO_EXTENSIONS:
-                    found.append(CameraSpec(sanitize_camera_id(child.stem), child, "video", video=child))
-            if not found:
-                raise InputError(
-                    f"no cameras in folder {p}: expected video files ({', '.join(sorted(VIDEO_EXTENSIONS))}) "
-                    "or MOTChallenge sequence folders (img1/ + seqinfo.ini)"
-                )
-            specs.extend(found)
-    seen: dict[str, int] = {}
-    for s in specs:
-        n = seen.get(s.camera_id, 0) + 1
-        seen[s.camera_id] = n
-        if n > 1:
-            s.camera_id = f"{s.camera_id}_{n}"
+    found = [(spec, Path(raw)) for raw in inputs for spec in _input_specs(raw)]
+    specs = [spec for spec, _ in found]
+    _reject_repeats(specs, [origin for _, origin in found])
+    for spec, cid in zip(specs, unique_camera_ids([s.camera_id for s in specs], [s.source for s in specs]),
+                         strict=True):
+        spec.camera_id = cid
     return specs
 
 

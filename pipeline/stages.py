@@ -43,12 +43,15 @@ class CameraState:
         if self.bar is not None:
             self.bar.update(1)
 
-    def finish(self, error: str | None) -> CameraResult:
-        """Close every open track into tracklets; mark the camera failed when ``error`` is given."""
+    def finish(self, error: str | None, status: str | None = None) -> CameraResult:
+        """Close every open track into tracklets; the camera is ``failed`` when ``error`` is given,
+        else ``status`` (``"ok"`` by default, ``"interrupted"`` when the run was stopped)."""
         r = self.result
         r.tracklets = self.builder.finish()
         if error is not None:
             r.status, r.error = "failed", error
+        elif status is not None:
+            r.status = status
         if self.bar is not None:
             self.bar.close()
             self.bar = None

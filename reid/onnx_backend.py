@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import ModelError, first_line
-from pipeline.onnx_session import open_session
+from pipeline.errors import ModelError
+from pipeline.onnx_session import error_text, open_session
 from reid.extractor import FeatureExtractor
 from reid.preprocess import REID_HW
 
@@ -70,7 +70,7 @@ class OnnxReidExtractor(FeatureExtractor):
         try:
             return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"{self.name}: inference failed: {first_line(exc)}") from None
+            raise ModelError(f"{self.name}: inference failed: {error_text(exc)}") from None
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         """Raw N×D features of one preprocessed batch; see :meth:`FeatureExtractor._forward`."""

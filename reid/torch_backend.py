@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import numpy as np
 import torch
 from torch import nn
 
+from pipeline.devices import resolve
 from pipeline.errors import ModelError, first_line
 from reid.extractor import FeatureExtractor
 from reid.preprocess import REID_HW
 
-log = logging.getLogger(__name__)
 
+def resolve_device(device: str, what: str = "ReID model") -> torch.device:
+    """The torch device for ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'mps'`` (rule: :func:`pipeline.devices.resolve`).
 
-def resolve_device(device: str) -> torch.device:
-    """Parse ``'cpu'``, ``'cuda'`` or ``'cuda:N'``; CUDA falls back to the CPU (with a warning) when unavailable.
+    A device this machine lacks means a one-line warning and the CPU.
 
     Raises:
-        ModelError: the string is not a torch device, or ``cuda:N`` names a GPU that does not exist.
+        ModelError: not one of those strings, or ``cuda:N`` names a GPU that does not exist.
     """
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise ModelError(f"invalid ReID device {device!r} ({exc}); use 'cpu', 'cuda' or 'cuda:N'") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            log.warning("CUDA is not available; running the ReID model on CPU")
-            return torch.device("cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ModelError(f"ReID device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
-    return dev
+    return torch.device(resolve(device, what))
 
 
 class TorchReidExtractor(FeatureExtractor):
@@ -45,7 +35,7 @@ class TorchReidExtractor(FeatureExtractor):
             ``device`` and switched to eval mode.
         name: description shown in logs (e.g. ``'torch-osnet_x0_25:weights.pth'``).
         batch: crops per forward pass at most.
-        device: ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` (CUDA unavailable → CPU, warned).
+        device: ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'mps'`` (unavailable → CPU, warned).
         threads: torch intra-op threads, 0 = ``os.cpu_count()``. torch's thread
             count is process-wide; it is set again before every forward pass
             because other libraries (ultralytics) change it.
@@ -69,7 +59,7 @@ class TorchReidExtractor(FeatureExtractor):
         input_hw: tuple[int, int] = REID_HW,
         dim: int | None = None,
     ) -> None:
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, name)
         self.threads = threads or os.cpu_count() or 1
         self.model = model.to(self.device).eval()
         self.name = name

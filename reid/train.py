@@ -65,6 +65,7 @@ import logging
 import math
 import os
 import random
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from pipeline.atomic import atomic_path
 from pipeline.errors import ConfigError, InputError, ModelError
 from reid.datasets import ReidDataset, ReidItem
 from reid.losses import (
@@ -90,7 +92,7 @@ from reid.losses import (
 )
 from reid.preprocess import IMAGENET_MEAN, IMAGENET_STD, REID_HW
 from reid.sampler import PKSampler
-from reid.weights import ARCHS, build_torch_model, load_state_dict_file
+from reid.weights import ARCHS, build_torch_model, load_state_dict_file, torch_load_tensors
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -549,17 +551,20 @@ def _append_metrics(out_dir: Path, row: dict[str, Any]) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-def train(cfg: TrainConfig, dataset: ReidDataset) -> dict[str, Any]:
+def train(cfg: TrainConfig, dataset: ReidDataset, stop: threading.Event | None = None) -> dict[str, Any]:
     """Train ``cfg.arch`` on ``dataset.train`` and evaluate on its query/gallery (module docstring).
 
     Args:
         cfg: the settings (:class:`TrainConfig`).
         dataset: a :class:`~reid.datasets.ReidDataset` with a non-empty train split (query
             and gallery needed only when ``cfg.eval_every > 0``).
+        stop: when set (SIGTERM, Ctrl-C: :class:`pipeline.signals.GracefulStop`), training
+            ends after the batch in flight: ``last.pth`` (resumable; the epoch restarts) and
+            ``model.pth`` are written and the result says ``interrupted``.
 
     Returns:
         ``{"out_dir", "model_path", "epochs", "step", "num_classes", "best_map", "best_epoch",
-        "history"}``; ``history`` holds this run's metric rows (see :data:`METRIC_COLUMNS`),
+        "history", "interrupted"}``; ``history`` holds this run's metric rows (see :data:`METRIC_COLUMNS`),
         ``best_map`` is ``-1.0`` when nothing was evaluated.
 
     Raises:
@@ -572,7 +577,7 @@ def train(cfg: TrainConfig, dataset: ReidDataset) -> dict[str, Any]:
     from reid.torch_backend import resolve_device
 
     _seed_all(cfg.seed)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, "ReID training")
     out_dir = Path(cfg.out_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
     data = TrainImageDataset(dataset.train, build_transform(cfg.input_hw, train=True))
@@ -619,7 +624,12 @@ def train(cfg: TrainConfig, dataset: ReidDataset) -> dict[str, Any]:
         log.info("resumed %s at epoch %d (step %d)", cfg.resume, start_epoch, step)
 
     history: list[dict[str, Any]] = []
+    stop = stop or threading.Event()
+    epochs_done = cfg.epochs
     for epoch in range(start_epoch, cfg.epochs):
+        if stop.is_set():
+            epochs_done = epoch
+            break
         t0 = time.perf_counter()
         sampler.set_epoch(epoch)
         for net in nets:
@@ -629,6 +639,8 @@ def train(cfg: TrainConfig, dataset: ReidDataset) -> dict[str, Any]:
         lr = opt.param_groups[0]["lr"]
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not cfg.progress, leave=False)
         for images, labels, _ in bar:
+            if stop.is_set():
+                break
             images = images.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True).long()
             opt.zero_grad(set_to_none=True)
@@ -647,6 +659,12 @@ def train(cfg: TrainConfig, dataset: ReidDataset) -> dict[str, Any]:
                 sums[key] = sums.get(key, 0.0) + value
             bar.set_postfix(loss=f"{parts['loss']:.3f}", lr=f"{lr:.2e}")
         bar.close()
+        if stop.is_set():  # mid-epoch: a resumable checkpoint of the epochs done; this epoch restarts
+            epochs_done = epoch
+            _save(_checkpoint(nets, opt, sched, scaler, epoch, step, best_map, cfg, data.pids), out_dir / "last.pth")
+            log.warning("training interrupted in epoch %d (step %d); resume with --resume %s", epoch + 1, step,
+                        out_dir / "last.pth")
+            break
         sched.step()
         row: dict[str, Any] = {"epoch": epoch + 1, "step": step, "lr": lr}
         row.update({k: v / max(batches, 1) for k, v in sums.items()})
@@ -659,20 +677,27 @@ def train(cfg: TrainConfig, dataset: ReidDataset) -> dict[str, Any]:
                 best_map, best_epoch, improved = row["mAP"], epoch + 1, True
         row["seconds"] = round(time.perf_counter() - t0, 3)
         ck = _checkpoint(nets, opt, sched, scaler, epoch + 1, step, best_map, cfg, data.pids)
-        torch.save(ck, out_dir / "last.pth")
+        _save(ck, out_dir / "last.pth")
         if improved:
-            torch.save(ck, out_dir / "best.pth")
+            _save(ck, out_dir / "best.pth")
         _append_metrics(out_dir, row)
         history.append(row)
         log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
 
     model_path = out_dir / "model.pth"
     state = {k: v.detach().cpu() for k, v in nets[0].inference_module().state_dict().items()}
-    torch.save(state, model_path)
+    _save(state, model_path)
     return {
-        "out_dir": str(out_dir), "model_path": str(model_path), "epochs": cfg.epochs, "step": step,
+        "out_dir": str(out_dir), "model_path": str(model_path), "epochs": epochs_done, "step": step,
         "num_classes": data.num_classes, "best_map": best_map, "best_epoch": best_epoch, "history": history,
+        "interrupted": stop.is_set(),
     }
+
+
+def _save(obj: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file and a rename (:func:`pipeline.atomic.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -684,11 +709,7 @@ def _load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelError(f"resume checkpoint not found: {path}")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip / weights_only errors have many types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelError(f"cannot read checkpoint {path}: {first}") from None
+    ck = torch_load_tensors(path, "resume checkpoint", "resume from a last.pth or best.pth that training wrote")
     needed = ("model", "optimizer", "scheduler", "epoch", "step")
     if not isinstance(ck, dict) or any(k not in ck for k in needed):
         raise ModelError(f"{path}: not a training checkpoint (needs {', '.join(needed)}); use init_weights for weights")

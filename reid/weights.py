@@ -81,6 +81,55 @@ def clean_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
     return out
 
 
+def _torch_reason(exc: BaseException) -> str:
+    """What went wrong in a failed ``torch.load``, on one line, without torch's advice.
+
+    torch's weights-only message suggests ``weights_only=False`` or allow-listing
+    globals (both load code from a file of unknown origin); only its
+    ``WeightsUnpickler error`` part is kept, else the first line.
+    """
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        reason = " ".join(text.split(marker, 1)[1].split())
+        for advice in (" Please use ", " Check the documentation"):
+            reason = reason.split(advice, 1)[0]
+        return reason.rstrip(" .") or type(exc).__name__
+    line = first_line(exc).rstrip(" .")
+    if "weights_only" in line or line == type(exc).__name__:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {line}"
+
+
+def torch_load_tensors(path: Path, what: str, hint: str) -> Any:
+    """``torch.load(path, map_location='cpu', weights_only=True)``, failures as one plain line.
+
+    Never falls back to ``weights_only=False``: a pickle is code, and only
+    tensors and plain containers are read.
+
+    Args:
+        path: an existing file.
+        what: what the file should be, for the message (e.g. ``"ReID weights"``).
+        hint: what to do instead, appended to the message (e.g. how to save the file).
+
+    Returns:
+        What ``torch.load`` returned.
+
+    Raises:
+        ModelError: ``"cannot read <what> <path>: not a plain state dict (only
+            tensors are loaded, for safety): <torch's reason>; <hint>"``.
+    """
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip, EOF and weights_only errors have many types
+        raise ModelError(
+            f"cannot read {what} {path}: not a plain state dict (only tensors are loaded, for safety): "
+            f"{_torch_reason(exc)}; {hint}"
+        ) from None
+
+
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a ``.pth`` / ``.pt`` checkpoint with ``torch.load(..., map_location='cpu', weights_only=True)``.
 
@@ -88,17 +137,13 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         The cleaned state dict (see :func:`clean_state_dict`).
 
     Raises:
-        ModelError: the file is missing, unreadable, not a plain-tensor pickle, or holds no tensors.
+        ModelError: the file is missing, unreadable, not a plain-tensor pickle
+            (see :func:`torch_load_tensors`), or holds no tensors.
     """
-    import torch
-
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelError(f"ReID weights not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and weights_only errors have many types
-        raise ModelError(f"cannot read ReID weights {path}: {first_line(exc)}") from None
+    obj = torch_load_tensors(path, "ReID weights", "give weights saved with torch.save(model.state_dict())")
     return clean_state_dict(obj, str(path))
 
 

@@ -36,7 +36,7 @@ def test_unknown_key_names_the_dotted_key(tmp_path: Path) -> None:
 def test_bad_value(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("detector:\n  conf: 1.5\n")
-    with pytest.raises(ConfigError, match=r"detector.conf: Input should be less than or equal to 1"):
+    with pytest.raises(ConfigError, match=r"detector.conf: must be at most 1, got 1.5"):
         load_config(f)
     f.write_text("tracker:\n  low_thresh: 0.9\n  high_thresh: 0.5\n")
     with pytest.raises(ConfigError, match="low_thresh"):

@@ -346,7 +346,7 @@ def test_sigint_writes_valid_final_files_and_a_second_one_exits_at_once(tmp_path
     _wait_events(out, _is("track_started"), 60, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err[-2000:]
+    assert proc.returncode == (130 if REAL else 0), err[-2000:]  # the CLI: 128 + SIGINT; the -c script exits 0
     events = _check_final(out)
     assert events[-1]["event"] == "stats"
 
@@ -354,9 +354,9 @@ def test_sigint_writes_valid_final_files_and_a_second_one_exits_at_once(tmp_path
     proc = _live_process([s.url("a")], out2)
     _wait_events(out2, _is("stream_up"), 60, proc)
     proc.send_signal(signal.SIGTERM)
-    proc.send_signal(signal.SIGINT)  # the second signal: exit at once
+    proc.send_signal(signal.SIGINT)  # the second signal: exit at once, with the first handled signal's code
     proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode in (130, 143)  # Python runs pending handlers by signal number: SIGINT may come first
     validate_events(out2 / "events.jsonl")  # whatever was written is whole lines of valid events
     if (out2 / "trajectories.json").is_file():
         validate_trajectories(out2 / "trajectories.json")

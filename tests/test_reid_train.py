@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from pathlib import Path
 
 import cv2
@@ -188,3 +189,30 @@ def test_cli_train_export_eval_loop(tmp_path: Path, capsys: pytest.CaptureFixtur
     # a bad option value is a one-line error, exit 2
     assert main(["reid", "train", str(root), "-o", str(out), "--p", "0"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+class _StopAfter(threading.Event):
+    """An event that turns set after it has been asked ``n`` times (a SIGTERM arriving mid-epoch)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.left = n
+
+    def is_set(self) -> bool:
+        self.left -= 1
+        if self.left < 0:
+            self.set()
+        return super().is_set()
+
+
+def test_stop_mid_epoch_writes_a_resumable_checkpoint(toy: ReidDataset, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    # asked before each epoch, before each batch and after each epoch: stops inside epoch 2 after one of its two batches
+    res = train(_cfg(out, epochs=4), toy, stop=_StopAfter(6))
+    assert res["interrupted"] is True and res["epochs"] == 1 and res["step"] == 3
+    assert len(res["history"]) == 1  # the finished epoch only
+    ck = torch.load(out / "last.pth", map_location="cpu", weights_only=True)
+    assert (ck["epoch"], ck["step"]) == (1, 3)
+    assert (out / "model.pth").is_file() and not list(out.glob(".*.tmp"))
+    resumed = train(_cfg(out, epochs=2, resume=str(out / "last.pth")), toy)
+    assert resumed["interrupted"] is False and [r["epoch"] for r in resumed["history"]] == [2]

@@ -66,8 +66,8 @@ def test_folder_of_videos_sorted_and_unique_ids(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a camera")
     ids = [s.camera_id for s in discover_cameras([tmp_path])]
     assert ids == ["a", "b_cam"]
-    ids = [s.camera_id for s in discover_cameras([tmp_path / "a.mp4", tmp_path / "a.mp4"])]
-    assert ids == ["a", "a_2"]
+    with pytest.raises(InputError, match="a.mp4 is given twice: pass each camera once"):
+        discover_cameras([tmp_path / "a.mp4", tmp_path / "a.mp4"])
 
 
 def test_missing_path() -> None:

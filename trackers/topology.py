@@ -51,17 +51,18 @@ def _window(value: Any, key: str) -> bool | tuple[float, float]:
     if isinstance(value, bool):
         return value
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ValueError(f"{key}: expected false, true or [min_s, max_s], got {value!r}")
+        raise ValueError(f"{key}: expected false, true or [min_s, max_s] (a transit window of two numbers, s), "
+                         f"got {value!r}")
     try:
         lo, hi = float(value[0]), float(value[1])
     except (TypeError, ValueError):
-        raise ValueError(f"{key}: [min_s, max_s] must be numbers, got {value!r}") from None
+        raise ValueError(f"{key}: [min_s, max_s] must be two numbers (seconds), got {value!r}") from None
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"{key}: [min_s, max_s] must be finite, got {value!r}")
     if lo < 0 or hi < 0:
         raise ValueError(f"{key}: transit times must be >= 0 s, got {value!r}")
     if lo > hi:
-        raise ValueError(f"{key}: min_s {lo} exceeds max_s {hi}")
+        raise ValueError(f"{key}: min_s {lo} exceeds max_s {hi}: give the window as [min_s, max_s], shortest first")
     return lo, hi
 
 
@@ -91,11 +92,12 @@ def validate_topology(topology: Mapping[str, Any], key: str = "topology") -> dic
         for b, value in row.items():
             k = f"{key}.{a}.{b}"
             if str(a) == str(b):
-                raise ValueError(f"{k}: a camera cannot be paired with itself (the same-camera rule is fixed)")
+                raise ValueError(f"{k}: a camera cannot be paired with itself (same-camera pairs follow "
+                                 "linking.same_camera): remove this entry")
             rule = _window(value, k)
             pair = (str(a), str(b)) if str(a) < str(b) else (str(b), str(a))
             if pair in pairs and pairs[pair] != rule:
-                raise ValueError(f"{k}: contradicts {key}.{b}.{a} ({pairs[pair]!r} vs {rule!r})")
+                raise ValueError(f"{k}: contradicts {key}.{b}.{a} ({pairs[pair]!r} vs {rule!r}): keep one of the two")
             pairs[pair] = rule
     return pairs
 

@@ -22,8 +22,8 @@ import numpy as np
 from pipeline.config import DetectorConfig
 from pipeline.detectors.base import PERSON_CLASS, Detector
 from pipeline.detectors.preprocess import LetterboxInfo, letterbox, nms, unletterbox_boxes
-from pipeline.errors import ModelError, first_line
-from pipeline.onnx_session import open_session
+from pipeline.errors import ModelError
+from pipeline.onnx_session import error_text, open_session
 from pipeline.types import Detections, Frame
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,35 @@ def postprocess(
     return Detections(boxes[keep], s[keep], np.full(len(keep), PERSON_CLASS, np.int64))
 
 
+def _dims(shape: list) -> str:
+    """``[1, 3, 'h', None]`` → ``'1×3×h×?'``."""
+    return "×".join("?" if d is None else str(d) for d in shape)
+
+
+def check_image_input(shape: list, path: Path) -> None:
+    """Check a detector's ONNX input is one image batch: rank 4, 3 channels, positive (or dynamic) H and W.
+
+    Dynamic dimensions (names or ``None``) pass; fixed ones must fit.
+
+    Raises:
+        ModelError: one line naming ``path``, the shape found and what a person
+            detector needs.
+    """
+    if len(shape) != 4:
+        raise ModelError(
+            f"{path}: detector input is {_dims(shape)} (rank {len(shape)}); a person detector needs one "
+            "N×3×H×W image input: re-export the model with an image input"
+        )
+    channels, h, w = shape[1:]
+    if isinstance(channels, int) and channels != 3:
+        raise ModelError(
+            f"{path}: detector input is {_dims(shape)} (N×C×H×W); a person detector needs 3 channels (BGR/RGB): "
+            "re-export the model with an N×3×H×W input"
+        )
+    if any(isinstance(d, int) and d <= 0 for d in (h, w)):
+        raise ModelError(f"{path}: detector input is {_dims(shape)} (N×C×H×W); H and W must be positive or dynamic")
+
+
 def _split_spec(spec: str) -> tuple[str | None, str]:
     """``'yolox:path.onnx'`` → ``('yolox', 'path.onnx')``; a plain path → ``(None, path)``."""
     head, sep, tail = spec.partition(":")
@@ -199,8 +228,9 @@ class OnnxYoloDetector(Detector):
             ``conf``, ``nms_iou``, ``imgsz``, ``batch``, ``device`` and ``threads``.
 
     Raises:
-        ModelError: the file is missing or not a loadable ONNX model, the family
-            cannot be detected, or ``cfg.imgsz`` contradicts a fixed input size.
+        ModelError: the file is missing or not a loadable ONNX model, its input
+            is not ``N×3×H×W``, the family cannot be detected, or ``cfg.imgsz``
+            contradicts a fixed input size.
     """
 
     def __init__(self, cfg: DetectorConfig) -> None:
@@ -210,20 +240,19 @@ class OnnxYoloDetector(Detector):
         self.cfg = cfg
         self.session = open_session(path, cfg.device, cfg.threads, "ONNX detector")
         inp = self.session.get_inputs()[0]
+        check_image_input(list(inp.shape), path)
         self.input_name = inp.name
         self.input_hw = self._input_size(inp.shape, cfg.imgsz, path)
         self._fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
         self.max_batch = self._fixed_batch or cfg.batch
         if family is None:
-            family = detect_family(self._probe_output_shape(), self.input_hw)
+            family = detect_family(self._probe_output_shape(path), self.input_hw)
         self.family = family
         self.name = f"onnx-{family}:{path.name}"
 
     @staticmethod
     def _input_size(shape: list, imgsz: int | None, path: Path) -> tuple[int, int]:
-        """Network input ``(height, width)`` from the model's NCHW shape and ``imgsz``."""
-        if len(shape) != 4:
-            raise ModelError(f"{path}: expected an N×3×H×W image input, got shape {shape}")
+        """Network input ``(height, width)`` from the model's checked NCHW shape and ``imgsz``."""
         h, w = shape[2], shape[3]
         if isinstance(h, int) and isinstance(w, int):
             if imgsz is not None and (h, w) != (imgsz, imgsz):
@@ -235,13 +264,19 @@ class OnnxYoloDetector(Detector):
         size = imgsz or DEFAULT_IMGSZ
         return size, size
 
-    def _probe_output_shape(self) -> tuple[int, ...]:
+    def _probe_output_shape(self, path: Path) -> tuple[int, ...]:
         """Output shape, from the graph when static, else from a dry run on one grey image."""
         shape = self.session.get_outputs()[0].shape
         if len(shape) == 3 and all(isinstance(d, int) for d in shape[1:]):
             return tuple(shape)
         dummy = np.zeros((self._fixed_batch or 1, 3, *self.input_hw), np.float32)
-        return tuple(self.session.run(None, {self.input_name: dummy})[0].shape)
+        try:
+            return tuple(self.session.run(None, {self.input_name: dummy})[0].shape)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(
+                f"{path}: a test run to read the output shape failed ({error_text(exc)}); "
+                "check the model is a YOLO detector export"
+            ) from None
 
     def _prepare(self, frame: Frame) -> tuple[np.ndarray, LetterboxInfo]:
         """One frame → ``3×H×W`` ``float32`` input and its letterbox placement."""
@@ -280,7 +315,7 @@ class OnnxYoloDetector(Detector):
             try:
                 raw = self.session.run(None, {self.input_name: batch})[0]
             except Exception as exc:  # onnxruntime raises its own untyped errors
-                raise ModelError(f"{self.name}: inference failed: {first_line(exc)}") from None
+                raise ModelError(f"{self.name}: inference failed: {error_text(exc)}") from None
             boxes, scores = self._decode(raw)
             for i, (frame, (_, info)) in enumerate(zip(chunk, prepared, strict=True)):
                 out.append(postprocess(boxes[i], scores[i], info, frame, self.cfg.conf, self.cfg.nms_iou))

@@ -15,6 +15,7 @@ import numpy as np
 
 from pipeline.config import DetectorConfig
 from pipeline.detectors.base import PERSON_CLASS, Detector
+from pipeline.devices import resolve
 from pipeline.errors import ModelError, first_line
 from pipeline.types import Detections, Frame
 
@@ -45,10 +46,13 @@ class UltralyticsDetector(Detector):
             weights; for tests) or a model name ultralytics can download such as
             ``yolo11n.pt``; also uses ``conf``, ``nms_iou``, ``imgsz`` (default 640),
             ``batch``, ``device`` and ``threads`` (torch intra-op threads, 0 = all
-            cores; set explicitly because ultralytics lowers it).
+            cores; set explicitly because ultralytics lowers it). A ``device``
+            this machine lacks means a warning and the CPU
+            (:func:`pipeline.devices.resolve`).
 
     Raises:
-        ModelError: the weights are missing and cannot be downloaded, or fail to load.
+        ModelError: the weights are missing and cannot be downloaded, or fail to
+            load, or ``cuda:N`` names a GPU that does not exist.
     """
 
     def __init__(self, cfg: DetectorConfig) -> None:
@@ -58,6 +62,7 @@ class UltralyticsDetector(Detector):
             raise ModelError(
                 f"cannot load detector {cfg.spec!r}: ultralytics is not installed ({exc})"
             ) from None
+        self.device = resolve(cfg.device, f"ultralytics detector {Path(cfg.spec).name}")
         self.cfg = cfg
         self.threads = cfg.threads or os.cpu_count() or 1
         try:
@@ -99,7 +104,7 @@ class UltralyticsDetector(Detector):
                 conf=self.cfg.conf,
                 iou=self.cfg.nms_iou,
                 imgsz=self.cfg.imgsz or DEFAULT_IMGSZ,
-                device=self.cfg.device,
+                device=self.device,
                 verbose=False,
             )
         except (RuntimeError, ValueError) as exc:
