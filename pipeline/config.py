@@ -7,6 +7,8 @@ user's YAML overrides any subset. Unknown keys and out-of-range values raise
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +17,62 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.devices import check_device
 from pipeline.errors import ConfigError, first_line
+
+
+def _window(value: Any, key: str) -> bool | tuple[float, float]:
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"{key}: expected false, true or [min_s, max_s] (a transit window of two numbers, s), "
+                         f"got {value!r}")
+    try:
+        lo, hi = float(value[0]), float(value[1])
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}: [min_s, max_s] must be two numbers (seconds), got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{key}: [min_s, max_s] must be finite, got {value!r}")
+    if lo < 0 or hi < 0:
+        raise ValueError(f"{key}: transit times must be >= 0 s, got {value!r}")
+    if lo > hi:
+        raise ValueError(f"{key}: min_s {lo} exceeds max_s {hi}: give the window as [min_s, max_s], shortest first")
+    return lo, hi
+
+
+def validate_topology(topology: Mapping[str, Any], key: str = "topology") -> dict[tuple[str, str], Any]:
+    """Check a ``linking.topology`` mapping and return it as unordered camera pairs.
+
+    Args:
+        topology: ``{camera: {camera: false | true | [min_s, max_s]}}``; camera
+            ids need not exist in a run (they may be absent from it).
+        key: dotted config key used in error messages.
+
+    Returns:
+        ``{(cam_a, cam_b): False | True | (min_s, max_s)}`` with ``cam_a < cam_b``.
+
+    Raises:
+        ValueError: not a mapping of mappings, a camera paired with itself
+            (the same-camera rule is fixed), a window that is not two finite
+            numbers ``0 ≤ min_s ≤ max_s``, or ``A: {B: x}`` and ``B: {A: y}`` disagreeing.
+            The message starts with the dotted key, e.g. ``linking.topology.cam1.cam2``.
+    """
+    if not isinstance(topology, Mapping):
+        raise ValueError(f"{key}: expected a mapping camera -> {{camera: rule}}, got {type(topology).__name__}")
+    pairs: dict[tuple[str, str], Any] = {}
+    for a, row in topology.items():
+        if not isinstance(row, Mapping):
+            raise ValueError(f"{key}.{a}: expected a mapping camera -> rule, got {row!r}")
+        for b, value in row.items():
+            k = f"{key}.{a}.{b}"
+            if str(a) == str(b):
+                raise ValueError(f"{k}: a camera cannot be paired with itself (same-camera pairs follow "
+                                 "linking.same_camera): remove this entry")
+            rule = _window(value, k)
+            pair = (str(a), str(b)) if str(a) < str(b) else (str(b), str(a))
+            if pair in pairs and pairs[pair] != rule:
+                raise ValueError(f"{k}: contradicts {key}.{b}.{a} ({pairs[pair]!r} vs {rule!r}): keep one of the two")
+            pairs[pair] = rule
+    return pairs
+
 
 
 class _Strict(BaseModel):
@@ -189,8 +247,8 @@ class LinkConfig(_Strict):
         0.4,
         description=(
             "clustering stops above this distance; 'auto': set per run from its known negatives (tracklets of one "
-            "camera at the same time, topology-incompatible pairs) at target_fmr (trackers/calibrate.py); 0.4 won "
-            "held out (README 'Held-out identities')"
+            "camera at the same time, topology-incompatible pairs) at target_fmr (trackers/linking/calibrate.py); "
+            "0.4 won held out (README 'Held-out identities')"
         ),
     )
     target_fmr: float = Field(
@@ -220,7 +278,7 @@ class LinkConfig(_Strict):
         False,
         description=(
             "offline: learn overlapping camera pairs and transit windows from the first linking pass "
-            "(trackers/learn_topology.py) and link again with them (entries of linking.topology win); "
+            "(trackers/linking/learn_topology.py) and link again with them (entries of linking.topology win); "
             "OUT/topology.yaml is written either way"
         ),
     )
@@ -246,7 +304,7 @@ class LinkConfig(_Strict):
         "offline",
         description=(
             "'offline': cluster all tracklets once at the end; 'incremental': link tracklets as they end "
-            "(trackers/incremental.py, stable ids, merges recorded)"
+            "(trackers/linking/incremental.py, stable ids, merges recorded)"
         ),
     )
     method: Literal["auto", "dense", "sparse"] = Field(
@@ -284,8 +342,6 @@ class LinkConfig(_Strict):
 
     @model_validator(mode="after")
     def _topology(self) -> LinkConfig:
-        from trackers.topology import validate_topology  # late: trackers imports this module
-
         validate_topology(self.topology, "linking.topology")
         if self.auto_min > self.auto_max:
             raise ValueError(f"linking.auto_min ({self.auto_min}) must not exceed linking.auto_max ({self.auto_max})")
@@ -373,8 +429,8 @@ def _expected(err: Any) -> str | None:
     return _EXPECTED.get(kind) if how in ("type", "parsing", "from_float") else None
 
 
-def _section_keys(path: tuple[Any, ...]) -> list[str]:
-    model: Any = MtmcConfig
+def _section_keys(path: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
+    model: Any = root
     for part in path:
         model = getattr(model, "model_fields", {}).get(part)
         model = model.annotation if model is not None else None
@@ -382,13 +438,13 @@ def _section_keys(path: tuple[Any, ...]) -> list[str]:
     return [f.alias or name for name, f in fields.items()]
 
 
-def _sentence(key: tuple[Any, ...], err: Any, alike: list[Any]) -> str:
+def _sentence(key: tuple[Any, ...], err: Any, alike: list[Any], root: type[BaseModel]) -> str:
     """What is wrong with the value at ``key``, as a plain sentence (``alike``: errors of the union members)."""
     kind, ctx, got = err["type"], err.get("ctx") or {}, f"got {_show(err.get('input'))}"
     if kind == "extra_forbidden":
         from difflib import get_close_matches
 
-        valid = _section_keys(key[:-1])
+        valid = _section_keys(key[:-1], root)
         close = get_close_matches(str(key[-1]), valid, n=1)
         guess = f"did you mean {close[0]!r}? " if close else ""
         return f"unknown key ({guess}valid keys: {', '.join(valid)})"
@@ -417,11 +473,19 @@ def _given_in(overrides: dict[str, Any] | None, key: tuple[Any, ...]) -> bool:
     return bool(overrides)
 
 
-def _format_validation_error(err: ValidationError, source: str, overrides: dict[str, Any] | None = None) -> str:
-    """One line for the first error: ``<source>: <dotted.key>: <plain sentence> (see configs/default.yaml …)``.
+def format_validation_error(err: ValidationError, source: str, overrides: dict[str, Any] | None = None,
+                            root: type[BaseModel] | None = None, hint: str = _HINT) -> str:
+    """One line for the first error: ``<source>: <dotted.key>: <plain sentence> <hint>``.
 
-    ``source`` becomes ``command line`` when the key came from ``overrides``.
+    Args:
+        err: pydantic's error for a model validated from a dict.
+        source: what the values came from (a file name); becomes ``command line``
+            when the key came from ``overrides``.
+        overrides: the values given on the command line, if any.
+        root: the model validated (default :class:`MtmcConfig`), for the list of valid keys.
+        hint: appended after the sentence (default: see configs/default.yaml).
     """
+    root = root or MtmcConfig
     errors = err.errors()
     first = errors[0]
     key = _clean_loc(first["loc"], errors)
@@ -430,9 +494,9 @@ def _format_validation_error(err: ValidationError, source: str, overrides: dict[
         source = "command line"
     if first["type"] in ("value_error", "assertion_error"):  # our validators: the message names its key
         text = str(first["ctx"]["error"])
-        return f"{source}: {text if text.startswith(dotted) else f'{dotted}: {text}'} {_HINT}"
+        return f"{source}: {text if text.startswith(dotted) else f'{dotted}: {text}'} {hint}".rstrip()
     alike = [e for e in errors if _clean_loc(e["loc"], errors) == key]
-    return f"{source}: {dotted}: {_sentence(key, first, alike)} {_HINT}"
+    return f"{source}: {dotted}: {_sentence(key, first, alike, root)} {hint}".rstrip()
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -509,7 +573,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     try:
         return MtmcConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, source, overrides)) from None
+        raise ConfigError(format_validation_error(exc, source, overrides)) from None
 
 
 def default_config_dict() -> dict[str, Any]:

@@ -8,7 +8,7 @@ stages as ``mtmc run`` (:class:`~pipeline.stages.CameraState`,
 :func:`~pipeline.stages.track_and_embed`). A track ends when its camera's
 frames have moved more than ``tracker.max_age_s`` past its last box (the
 tracker has then dropped it for good), or when its stream goes down; the ended
-tracklet goes to the :class:`~trackers.incremental.IncrementalLinker`, which
+tracklet goes to the :class:`~trackers.linking.incremental.IncrementalLinker`, which
 gives it a global id stable for the life of the process. A track still in view
 after ``live.link_after_s`` is linked early from a snapshot (re-added when it ends).
 
@@ -174,7 +174,7 @@ class _Session:
 
     def __init__(self, sources: list[LiveSource], cfg: MtmcConfig, out_dir: Path, detector: Detector,
                  extractor: FeatureExtractor | None, t0: float, log: Callable[[str], None]):
-        from trackers.incremental import IncrementalLinker
+        from trackers.linking.incremental import IncrementalLinker
 
         self.cfg = cfg
         self.out_dir = out_dir
@@ -221,7 +221,7 @@ class _Session:
         """Give tracklets global ids through the incremental linker; write its events.
 
         ``still_open``: the tracklets are snapshots of tracks still in view
-        (see :meth:`trackers.incremental.IncrementalLinker.add`). With
+        (see :meth:`trackers.linking.incremental.IncrementalLinker.add`). With
         ``linking.decision_delay_s`` > 0 a tracklet's id comes later (its
         ``identity_assigned`` event is written when the linker decides, from
         :meth:`flush_links`); until then its ``global_id`` is ``None``.

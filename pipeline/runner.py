@@ -33,11 +33,11 @@ from pipeline.types import Frame, Tracklet
 from pipeline.video_writer import write_annotated_videos
 from reid.extractor import FeatureExtractor
 from reid.factory import build_reid
-from trackers.calibrate import ThresholdChoice
-from trackers.incremental import IncrementalLinker
-from trackers.learn_topology import LearnedTopology, learn_topology, write_topology_yaml
-from trackers.linking import count_same_camera_links, link_tracklets_detailed
-from trackers.topology import validate_topology
+from trackers.linking.calibrate import ThresholdChoice
+from trackers.linking.incremental import IncrementalLinker
+from trackers.linking.learn_topology import LearnedTopology, learn_topology, write_topology_yaml
+from trackers.linking.offline import count_same_camera_links, link_tracklets_detailed
+from trackers.linking.topology import validate_topology
 
 
 def _frame_count(spec: CameraSpec) -> int | None:
@@ -80,7 +80,7 @@ def _gather(readers: dict[str, CameraReader], active: list[str], max_batch: int
 def _link_incremental(tracklets: list[Tracklet], cfg: LinkConfig) -> list[dict[str, Any]]:
     """Link as live mode would: tracklets in order of ``end_time``, in batches of
     ``cfg.incremental_batch_s`` seconds of stream time, through one
-    :class:`~trackers.incremental.IncrementalLinker`. Afterwards every
+    :class:`~trackers.linking.incremental.IncrementalLinker`. Afterwards every
     tracklet's ``global_id`` is its resolved id (merges applied); returns the
     merges as ``{"global_id", "merged_into", "time"}`` dicts in stream order."""
     linker = IncrementalLinker(cfg)
@@ -170,7 +170,7 @@ def _link_run(result: RunResult, cfg: MtmcConfig) -> LearnedTopology | None:
     """Link ``result``'s tracklets (sets ``linking`` and ``merges``); returns the topology learned from them.
 
     Offline with ReID and more than one camera, the camera topology is learned from the first
-    pass (:func:`trackers.learn_topology.learn_topology`); with ``linking.learn_topology`` the
+    pass (:func:`trackers.linking.learn_topology.learn_topology`); with ``linking.learn_topology`` the
     tracklets are then linked again under it, the config's own ``linking.topology`` entries winning.
     """
     with_reid = result.reid is not None

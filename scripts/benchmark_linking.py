@@ -125,8 +125,8 @@ def run_case(n: int, mode: str, batch_s: float = 10.0, delay_s: float | None = N
     seconds of stream a batch, with ``linking.decision_delay_s`` = ``delay_s``
     (``None``: the config default), and flushes the pending ones at the end.
     """
-    from trackers.incremental import IncrementalLinker
-    from trackers.linking import link_tracklets_detailed
+    from trackers.linking.incremental import IncrementalLinker
+    from trackers.linking.offline import link_tracklets_detailed
 
     tracklets, truth = synthetic_tracklets(n)
     # the synthetic people re-enter cameras, and the tables compare methods, not policies: pin the

@@ -26,8 +26,8 @@ from pipeline.detectors.factory import build_detector
 from pipeline.errors import ConfigError, ModelError
 from pipeline.onnx_session import error_text, open_session
 from pipeline.types import Frame
+from reid.checkpoint import load_checkpoint
 from reid.factory import build_reid
-from reid.train import _load_checkpoint
 from reid.weights import build_torch_model
 
 VIDEO = MOT15 / "TUD-Stadtmitte" / "TUD-Stadtmitte.mp4"
@@ -163,7 +163,7 @@ def test_garbage_resume_checkpoint_says_not_a_plain_state_dict(tmp_path: Path, m
     bad = tmp_path / "last.pth"
     make(bad)
     with pytest.raises(ModelError) as exc:
-        _load_checkpoint(bad)
+        load_checkpoint(bad)
     msg = _one_line(exc)
     assert msg.startswith(f"cannot read resume checkpoint {bad}: {SAFETY}")
     _assert_safe_message(msg, bad, "resume from a last.pth or best.pth that training wrote")

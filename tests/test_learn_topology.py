@@ -1,4 +1,4 @@
-"""Learning ``linking.topology`` from a run's tracklets (trackers/learn_topology.py).
+"""Learning ``linking.topology`` from a run's tracklets (trackers/linking/learn_topology.py).
 
 Synthetic: three cameras with known geometry (A-B overlapping, B-C adjacent with 3-6 s transits,
 A-C sharing nobody). Real: the 4-camera scene cut from TUD-Stadtmitte by scripts/make_multicam.py
@@ -29,7 +29,7 @@ from conftest import MOT15, OSNET_ONNX, YOLOX, load_script
 
 from pipeline.config import load_config
 from pipeline.types import Tracklet
-from trackers.learn_topology import (
+from trackers.linking.learn_topology import (
     LearnedTopology,
     PairEvidence,
     learn_topology,
@@ -37,7 +37,7 @@ from trackers.learn_topology import (
     signed_gap,
     write_topology_yaml,
 )
-from trackers.topology import PairRules, validate_topology
+from trackers.linking.topology import PairRules, validate_topology
 
 TUD = MOT15 / "TUD-Stadtmitte"
 DIM = 64

@@ -1,4 +1,4 @@
-"""Cross-camera linking (trackers/linking.py): constraints, clustering, global ids."""
+"""Cross-camera linking (trackers/linking/offline.py): constraints, clustering, global ids."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from scipy.spatial.distance import squareform
 
 from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
-from trackers.linking import (
+from trackers.linking.offline import (
     LinkResult,
     cannot_link_matrix,
     constrained_agglomerative,

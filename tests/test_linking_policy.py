@@ -12,10 +12,10 @@ from pipeline.config import LinkConfig
 from pipeline.evaluate import evaluate
 from pipeline.mot_format import write_mot_txt
 from pipeline.types import Tracklet, xyxy_to_tlwh
-from trackers.calibrate import choose_threshold
-from trackers.linking import link_tracklets_detailed
-from trackers.reentry import reentry_pairs
-from trackers.topology import PairRules
+from trackers.linking.calibrate import choose_threshold
+from trackers.linking.offline import link_tracklets_detailed
+from trackers.linking.reentry import reentry_pairs
+from trackers.linking.topology import PairRules
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -188,7 +188,7 @@ def test_fragments_of_a_track_broken_mid_image_are_stitched() -> None:
 
 def test_config_topology_wins_over_the_learned_one_in_either_order() -> None:
     from pipeline.runner import _merge_topology
-    from trackers.topology import validate_topology
+    from trackers.linking.topology import validate_topology
 
     merged = _merge_topology({"a": {"b": True, "c": [1.0, 5.0]}}, {"b": {"a": False}})
     assert validate_topology(merged) == {("a", "b"): False, ("a", "c"): (1.0, 5.0)}

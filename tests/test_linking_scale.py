@@ -12,10 +12,10 @@ from pipeline.errors import ConfigError
 from pipeline.types import Tracklet
 from reid.rerank import _initial_rank, effective_k, rerank_distance
 from reid.rerank_sparse import knn, sparse_rerank_pairs
-from trackers.incremental import IncrementalLinker, LinkEvent
-from trackers.linking import constrained_agglomerative, cosine_distance_matrix, link_tracklets_detailed
-from trackers.sparse_cluster import sparse_agglomerative
-from trackers.topology import PairRules
+from trackers.linking.incremental import IncrementalLinker, LinkEvent
+from trackers.linking.offline import constrained_agglomerative, cosine_distance_matrix, link_tracklets_detailed
+from trackers.linking.sparse_cluster import sparse_agglomerative
+from trackers.linking.topology import PairRules
 
 bench = load_script("benchmark_linking")
 

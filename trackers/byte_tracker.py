@@ -39,7 +39,7 @@ detection box (MOTA 38.5 vs 36.8, HOTA 37.7 vs 37.0 with det.txt; MOTA 71.7 vs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -47,29 +47,8 @@ from pipeline.config import TrackerConfig
 from pipeline.types import Detections, TrackOutput
 from trackers.base import TrackerClock, valid_detections
 from trackers.kalman_filter import BoxKalmanFilter
-from trackers.matching import iou_matrix, linear_assignment
-from trackers.track import Track, TrackState
-
-_FORBIDDEN = 1e6  # cost of a pair with no overlap: never matched
-
-
-def iou_associate(
-    tracks: Sequence[Track], boxes: np.ndarray, min_iou: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Match tracks (predicted boxes) to N×4 boxes on ``1 - IoU`` with ``IoU >= min_iou`` and ``IoU > 0``.
-
-    Returns:
-        ``(matches K×2 (track, box) positions, unmatched tracks, unmatched boxes)``, int64.
-    """
-    if len(tracks) == 0 or len(boxes) == 0:
-        return linear_assignment(np.zeros((len(tracks), len(boxes))), 1.0)
-    track_boxes = np.stack([t.xyxy for t in tracks])
-    iou = iou_matrix(track_boxes, boxes)
-    cost = 1.0 - iou
-    cost[iou <= 0.0] = _FORBIDDEN
-    # thresh must be > 0 for lapjv; with min_iou == 1 only exact overlaps (cost 0) qualify.
-    thresh = max(1.0 - min_iou, 1e-9)
-    return linear_assignment(cost, thresh)
+from trackers.matching import iou_associate
+from trackers.track import Track, TrackState, track_boxes
 
 
 class ByteTracker(TrackerClock):
@@ -159,14 +138,14 @@ class ByteTracker(TrackerClock):
 
         # Stage 1: high-score detections vs confirmed + lost tracks.
         pool = [trk for trk in self._tracks if trk.state in (TrackState.CONFIRMED, TrackState.LOST)]
-        matches, um_pool, um_high = iou_associate(pool, boxes[high_idx], cfg.match_iou)
+        matches, um_pool, um_high = iou_associate(track_boxes(pool), boxes[high_idx], cfg.match_iou)
         for r, c in matches:
             _apply(pool[r], int(high_idx[c]))
         high_left = high_idx[um_high]
 
         # Stage 2: low-score detections vs confirmed tracks still unmatched (not lost ones).
         tracked_left = [pool[i] for i in um_pool if pool[i].state is TrackState.CONFIRMED]
-        matches, um_tracked, _ = iou_associate(tracked_left, boxes[low_idx], cfg.second_match_iou)
+        matches, um_tracked, _ = iou_associate(track_boxes(tracked_left), boxes[low_idx], cfg.second_match_iou)
         for r, c in matches:
             _apply(tracked_left[r], int(low_idx[c]))
         for i in um_tracked:
@@ -174,7 +153,7 @@ class ByteTracker(TrackerClock):
 
         # Stage 3: tentative tracks vs the high-score detections left.
         tentative = [trk for trk in self._tracks if trk.state is TrackState.TENTATIVE]
-        matches, um_tent, um_left = iou_associate(tentative, boxes[high_left], cfg.tentative_match_iou)
+        matches, um_tent, um_left = iou_associate(track_boxes(tentative), boxes[high_left], cfg.tentative_match_iou)
         for r, c in matches:
             trk = tentative[r]
             _apply(trk, int(high_left[c]))

@@ -62,9 +62,8 @@ from trackers.base import TrackerClock, valid_detections
 from trackers.batch_kalman import BatchBoxKalman
 from trackers.cmc import CameraMotion, apply_affine
 from trackers.kalman_filter import CHI2INV95, cxcywh_to_xyxy, xyxy_to_cxcywh
-from trackers.matching import iou_matrix, linear_assignment
+from trackers.matching import FORBIDDEN_COST, iou_matrix, linear_assignment
 
-_FORBIDDEN = 1e6
 _TENTATIVE, _CONFIRMED, _LOST = 0, 1, 2
 
 
@@ -276,7 +275,7 @@ class FusedTracker(TrackerClock):
             if cfg.gating == "appearance":
                 app[outside] = 1.0
             cost = np.minimum(cost, app)
-        cost[forbid] = _FORBIDDEN
+        cost[forbid] = FORBIDDEN_COST
         return linear_assignment(cost, max(1.0 - min_iou, 1e-9))
 
     def _appearance_cost(self, trk: np.ndarray, det: np.ndarray, det_feat: np.ndarray, iou: np.ndarray) -> np.ndarray:

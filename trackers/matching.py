@@ -88,3 +88,24 @@ def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.n
     unmatched_rows = np.flatnonzero(free_rows)
     unmatched_cols = np.flatnonzero(free_cols)
     return matches, unmatched_rows, unmatched_cols
+
+
+FORBIDDEN_COST = 1e6
+"""Cost of a pair that must never be matched (no overlap, outside a gate): far above any threshold."""
+
+
+def iou_associate(track_boxes: np.ndarray, boxes: np.ndarray, min_iou: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Match M×4 track boxes (predicted, ``xyxy`` pixels) to N×4 boxes on ``1 - IoU``, needing
+    ``IoU >= min_iou`` and ``IoU > 0`` (a pair with no overlap is never matched).
+
+    Returns:
+        ``(matches K×2 (track, box) positions, unmatched tracks, unmatched boxes)``, int64.
+    """
+    if len(track_boxes) == 0 or len(boxes) == 0:
+        return linear_assignment(np.zeros((len(track_boxes), len(boxes))), 1.0)
+    iou = iou_matrix(track_boxes, boxes)
+    cost = 1.0 - iou
+    cost[iou <= 0.0] = FORBIDDEN_COST
+    # thresh must be > 0 for lapjv; with min_iou == 1 only exact overlaps (cost 0) qualify.
+    return linear_assignment(cost, max(1.0 - min_iou, 1e-9))

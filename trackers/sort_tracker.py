@@ -24,8 +24,8 @@ import numpy as np
 from pipeline.config import TrackerConfig
 from pipeline.types import Detections, TrackOutput
 from trackers.base import TrackerClock, valid_detections
-from trackers.byte_tracker import iou_associate
-from trackers.track import Track, TrackState
+from trackers.matching import iou_associate
+from trackers.track import Track, TrackState, track_boxes
 
 
 class SortTracker(TrackerClock):
@@ -82,7 +82,7 @@ class SortTracker(TrackerClock):
             trk.predict(t)
         self._tracks = [trk for trk in self._tracks if trk.time_since_update <= cfg.max_age_s]
 
-        matches, um_trk, um_det = iou_associate(self._tracks, boxes[det_idx], cfg.match_iou)
+        matches, um_trk, um_det = iou_associate(track_boxes(self._tracks), boxes[det_idx], cfg.match_iou)
         updated: list[tuple[Track, int]] = []
         for r, c in matches:
             trk, d = self._tracks[r], int(det_idx[c])

@@ -10,6 +10,7 @@ that is given up becomes **Removed**. Ids are handed out by the tracker instance
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 
 import numpy as np
@@ -145,3 +146,8 @@ class Track:
             f"Track(id={self.track_id}, state={self.state.value}, hits={self.hits}, "
             f"time_since_update={self.time_since_update:.3f}s)"
         )
+
+
+def track_boxes(tracks: Sequence[Track]) -> np.ndarray:
+    """M×4 ``float64`` current boxes (``xyxy``, pixels) of ``tracks``; ``(0, 4)`` when there is none."""
+    return np.stack([t.xyxy for t in tracks]).astype(np.float64) if len(tracks) else np.zeros((0, 4))

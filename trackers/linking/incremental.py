@@ -10,7 +10,7 @@ follows such links, history is never rewritten.
 
 Each call of :meth:`IncrementalLinker.add` is one batch. Its new tracklets
 and the identities near them are clustered with the offline average linkage
-(UPGMA; :func:`trackers.sparse_cluster.sparse_agglomerative`), an identity
+(UPGMA; :func:`trackers.linking.sparse_cluster.sparse_agglomerative`), an identity
 entering as one node of its size: the gallery holds, per identity, the sum of
 its members' L2-normalised features, so ``1 - f·s/n`` is exactly the average
 cosine distance between a tracklet ``f`` and the ``n`` members, and
@@ -25,7 +25,7 @@ In a cluster, the oldest identity survives: the batch's tracklets in it get
 its id, the other identities in it are merged into it (``identity_merged``).
 A cluster without an identity is a new identity. Constraints (same camera
 overlapping in time, ``max_gap_s``, ``window_s``, topology;
-:class:`trackers.topology.PairRules`) are checked against every member of an
+:class:`trackers.linking.topology.PairRules`) are checked against every member of an
 identity. Identities silent for longer than ``window_s`` leave the gallery,
 which bounds memory and search time of a days-long live run.
 
@@ -90,8 +90,8 @@ import numpy as np
 from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
 from reid.rerank_sparse import set_faiss_threads
-from trackers.sparse_cluster import sparse_agglomerative
-from trackers.topology import PairRules
+from trackers.linking.sparse_cluster import sparse_agglomerative
+from trackers.linking.topology import PairRules
 
 __all__ = ["IncrementalLinker", "LinkEvent"]
 
@@ -411,7 +411,7 @@ class IncrementalLinker:
         every gallery identity within ``threshold`` of one of them among its
         ``candidates`` nearest; node distances are exact average cosine
         distances (from the identities' feature sums), clustered with
-        :func:`trackers.sparse_cluster.sparse_agglomerative` under the member
+        :func:`trackers.linking.sparse_cluster.sparse_agglomerative` under the member
         constraints. Sets ``self._node_label`` (label per identity node) and
         returns the tracklets' labels and the identity nodes.
         """

@@ -20,7 +20,7 @@ constant ``missing`` (default 1.0).
 * the closest pair ``(d, i, j)`` (lexicographic, ``i < j``) among clusters
   joined by at least one candidate edge is merged first, into the lower
   index, as the dense code does; it stops when that is above ``threshold``;
-* cannot-link constraints (:class:`trackers.topology.PairRules`) between two
+* cannot-link constraints (:class:`trackers.linking.topology.PairRules`) between two
   clusters are checked on all their member pairs when they are about to merge
   (not only on candidate pairs), so no cluster ever holds a cannot-link pair.
 
@@ -44,7 +44,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from trackers.topology import PairRules
+from trackers.linking.topology import PairRules
 
 __all__ = ["MISSING_DISTANCE", "sparse_agglomerative"]
 
@@ -92,23 +92,7 @@ def sparse_agglomerative(
             NaN or negative, ``missing ≤ threshold`` (without ``features``), or
             ``rules`` / ``features`` cover another N.
     """
-    i = np.asarray(i, dtype=np.int64).reshape(-1)
-    j = np.asarray(j, dtype=np.int64).reshape(-1)
-    d = np.asarray(dist, dtype=np.float64).reshape(-1)
-    if not (len(i) == len(j) == len(d)):
-        raise ValueError("i, j and dist must have the same length")
-    if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
-        raise ValueError(f"pair indices must be in [0, {n})")
-    if np.isnan(d).any() or (d < 0).any():
-        raise ValueError("dist holds NaN or negative values")
-    if features is None and not missing > threshold:
-        raise ValueError(f"missing ({missing}) must exceed threshold ({threshold})")
-    if features is not None and len(features) != n:
-        raise ValueError(f"features cover {len(features)} items, expected {n}")
-    if rules is not None and groups is None and len(rules) != n:
-        raise ValueError(f"rules cover {len(rules)} items, expected {n}")
-    if (sizes is not None and len(sizes) != n) or (groups is not None and len(groups) != n):
-        raise ValueError(f"sizes and groups must have {n} entries")
+    i, j, d = _checked(n, i, j, dist, rules, threshold, missing, features, sizes, groups)
     keep = i != j
     a, b, d = np.minimum(i, j)[keep], np.maximum(i, j)[keep], d[keep]
     if rules is not None and len(a):  # a constrained pair never merges: its distance never matters
@@ -176,6 +160,36 @@ def sparse_agglomerative(
             sums[x] += sums.pop(y)
     for root, mem in members.items():
         parent[mem] = root
+    return labels_by_first_item(parent)
+
+
+def _checked(n: int, i: np.ndarray, j: np.ndarray, dist: np.ndarray, rules: PairRules | None, threshold: float,
+             missing: float, features: np.ndarray | None, sizes: np.ndarray | None,
+             groups: list[list[int]] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, j, dist)`` as flat ``int64``/``float64`` arrays after the checks of :func:`sparse_agglomerative`."""
+    i = np.asarray(i, dtype=np.int64).reshape(-1)
+    j = np.asarray(j, dtype=np.int64).reshape(-1)
+    d = np.asarray(dist, dtype=np.float64).reshape(-1)
+    if not (len(i) == len(j) == len(d)):
+        raise ValueError("i, j and dist must have the same length")
+    if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
+        raise ValueError(f"pair indices must be in [0, {n})")
+    if np.isnan(d).any() or (d < 0).any():
+        raise ValueError("dist holds NaN or negative values")
+    if features is None and not missing > threshold:
+        raise ValueError(f"missing ({missing}) must exceed threshold ({threshold})")
+    if features is not None and len(features) != n:
+        raise ValueError(f"features cover {len(features)} items, expected {n}")
+    if rules is not None and groups is None and len(rules) != n:
+        raise ValueError(f"rules cover {len(rules)} items, expected {n}")
+    if (sizes is not None and len(sizes) != n) or (groups is not None and len(groups) != n):
+        raise ValueError(f"sizes and groups must have {n} entries")
+    return i, j, d
+
+
+def labels_by_first_item(parent: np.ndarray) -> np.ndarray:
+    """Cluster labels ``0..K-1`` from representative indices, numbered by each cluster's first item."""
+    n = len(parent)
     _, labels = np.unique(parent, return_inverse=True)
     first = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)
     np.minimum.at(first, labels, np.arange(n))

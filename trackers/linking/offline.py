@@ -7,14 +7,14 @@ cannot-link constraints (constrained agglomerative clustering, cf. Davidson &
 Ravi, "Agglomerative hierarchical clustering with constraints", SDM 2005),
 stopped at a distance threshold. Two methods: dense N×N matrices, or for
 10⁵ tracklets and more a sparse kNN candidate graph (faiss;
-:mod:`reid.rerank_sparse`, :mod:`trackers.sparse_cluster`). Online linking
-with stable ids is :mod:`trackers.incremental`.
+:mod:`reid.rerank_sparse`, :mod:`trackers.linking.sparse_cluster`). Online linking
+with stable ids is :mod:`trackers.linking.incremental`.
 
 Cannot-link constraints encode what appearance cannot: two tracklets of one
 camera that coexist in time are two people, (optionally) tracklets further
 apart in time than ``max_gap_s`` / ``window_s`` are not linked, and camera
 pairs of ``linking.topology`` are incompatible or need a transit time in a
-window (:mod:`trackers.topology`). Timestamps of all cameras are
+window (:mod:`trackers.linking.topology`). Timestamps of all cameras are
 assumed to share one clock (seconds from the start of each stream, streams
 started together).
 """
@@ -30,10 +30,10 @@ from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
 from reid.rerank import effective_k, rerank_distance
 from reid.rerank_sparse import knn, normalize_rows, pair_cosine_distance, sorted_unique, sparse_rerank_pairs
-from trackers.calibrate import ThresholdChoice, choose_threshold
-from trackers.reentry import reentry_pairs
-from trackers.sparse_cluster import sparse_agglomerative
-from trackers.topology import PairRules
+from trackers.linking.calibrate import ThresholdChoice, choose_threshold
+from trackers.linking.reentry import reentry_pairs
+from trackers.linking.sparse_cluster import labels_by_first_item, sparse_agglomerative
+from trackers.linking.topology import PairRules
 
 __all__ = [
     "LinkResult",
@@ -111,24 +111,10 @@ def constrained_agglomerative(
         ValueError: shapes disagree or are not square, ``dist`` is not symmetric
             or holds NaN, or ``linkage`` is unknown.
     """
-    if linkage not in _LINKAGES:
-        raise ValueError(f"linkage must be one of {_LINKAGES}, got {linkage!r}")
-    d = np.array(dist, dtype=np.float64)
-    n = d.shape[0] if d.ndim == 2 else -1
-    if d.ndim != 2 or d.shape != (n, n):
-        raise ValueError(f"dist must be a square N×N matrix, got shape {d.shape}")
-    c = np.asarray(cannot_link, dtype=bool)
-    if c.shape != (n, n):
-        raise ValueError(f"cannot_link must be {n}×{n}, got shape {c.shape}")
-    if np.isnan(d).any():
-        raise ValueError("dist holds NaN")
-    if not np.allclose(d, d.T, rtol=1e-6, atol=1e-6, equal_nan=False):
-        raise ValueError("dist must be symmetric")
+    d, c = _checked(dist, cannot_link, linkage)
+    n = d.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-
-    d = (d + d.T) / 2.0
-    c = c | c.T
     # effective distance: +inf on the diagonal, between constrained clusters and to
     # retired clusters; D keeps the linkage distance, C the constraint.
     eff = np.where(c, np.inf, d)
@@ -182,17 +168,25 @@ def constrained_agglomerative(
             nn[closer] = i
             nn_d[closer] = row[closer]
 
-    _, labels = np.unique(parent, return_inverse=True)
-    # renumber by first item so labels are stable and readable
-    order = np.full(labels.max() + 1, -1, dtype=np.int64)
-    out = np.empty(n, dtype=np.int64)
-    nxt = 0
-    for idx, lab in enumerate(labels):
-        if order[lab] < 0:
-            order[lab] = nxt
-            nxt += 1
-        out[idx] = order[lab]
-    return out
+    return labels_by_first_item(parent)
+
+
+def _checked(dist: np.ndarray, cannot_link: np.ndarray, linkage: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``float64`` distances and ``bool`` constraints, both symmetrised (see the caller's Raises)."""
+    if linkage not in _LINKAGES:
+        raise ValueError(f"linkage must be one of {_LINKAGES}, got {linkage!r}")
+    d = np.array(dist, dtype=np.float64)
+    n = d.shape[0] if d.ndim == 2 else -1
+    if d.ndim != 2 or d.shape != (n, n):
+        raise ValueError(f"dist must be a square N×N matrix, got shape {d.shape}")
+    c = np.asarray(cannot_link, dtype=bool)
+    if c.shape != (n, n):
+        raise ValueError(f"cannot_link must be {n}×{n}, got shape {c.shape}")
+    if np.isnan(d).any():
+        raise ValueError("dist holds NaN")
+    if not np.allclose(d, d.T, rtol=1e-6, atol=1e-6, equal_nan=False):
+        raise ValueError("dist must be symmetric")
+    return (d + d.T) / 2.0, c | c.T
 
 
 def cosine_distance_matrix(features: np.ndarray) -> np.ndarray:
@@ -228,7 +222,7 @@ class LinkResult:
             method: N×N ``scipy.sparse.csr_matrix`` (``float32``) holding only the
             candidate pairs (both triangles). ``None`` when linking is disabled.
         cannot_link: N×N ``bool`` constraints (same camera overlap, ``max_gap_s``,
-            ``window_s``, topology; see :class:`trackers.topology.PairRules`) for the dense
+            ``window_s``, topology; see :class:`trackers.linking.topology.PairRules`) for the dense
             method; ``None`` for the sparse method (checked on pairs) or when disabled.
         num_ids: K, the number of global identities.
         num_linked: tracklets sharing their global id with at least one other.
@@ -239,7 +233,7 @@ class LinkResult:
         num_candidate_pairs: pairs that carried a distance (sparse: candidate
             pairs within the window; dense: all pairs of featured tracklets).
         threshold: the clustering threshold used and how it was found
-            (:class:`trackers.calibrate.ThresholdChoice`); ``None`` when nothing was clustered.
+            (:class:`trackers.linking.calibrate.ThresholdChoice`); ``None`` when nothing was clustered.
         same_camera_links: tracklets that joined an earlier tracklet of their own camera
             (sum over identities and cameras of tracklets − 1).
     """
@@ -384,11 +378,11 @@ def link_tracklets_detailed(
     code's normalisation would make every distance depend on each tracklet's
     farthest one, so one threshold could not serve all scenes). Then
     average-linkage agglomerative clustering under the cannot-link constraints
-    of :class:`trackers.topology.PairRules` (same camera overlapping in time,
+    of :class:`trackers.linking.topology.PairRules` (same camera overlapping in time,
     ``cfg.max_gap_s``, ``cfg.window_s``, ``cfg.topology``) stopped at
     ``cfg.threshold`` (``"auto"``: calibrated on the run's known negatives,
-    :func:`trackers.calibrate.choose_threshold`). Same-camera pairs follow
-    ``cfg.same_camera`` (``"never"``, ``"reentry"``: :mod:`trackers.reentry`, ``"any"``).
+    :func:`trackers.linking.calibrate.choose_threshold`). Same-camera pairs follow
+    ``cfg.same_camera`` (``"never"``, ``"reentry"``: :mod:`trackers.linking.reentry`, ``"any"``).
     Tracklets without a usable feature stay singletons.
 
     Two methods, chosen by ``cfg.method`` (``"auto"``: dense up to
@@ -399,7 +393,7 @@ def link_tracklets_detailed(
     * sparse: ``cfg.candidates`` nearest neighbours per tracklet from faiss
       (:func:`reid.rerank_sparse.knn`, index ``cfg.index``), re-ranked distances
       on those candidate pairs only (:func:`reid.rerank_sparse.sparse_rerank_pairs`)
-      and :func:`trackers.sparse_cluster.sparse_agglomerative`, where a pair
+      and :func:`trackers.linking.sparse_cluster.sparse_agglomerative`, where a pair
       that is not a candidate is valued with Jaccard distance 1
       (``(1 - λ) + λ · cosine``; plain cosine without re-ranking) and clusters
       merge only along candidate edges. With an exact index the candidate

@@ -8,7 +8,7 @@ and the rule that says whether they are compared at all:
   two people (unchanged from :func:`trackers.linking.cannot_link_matrix`);
 * ``linking.same_camera``: ``"never"`` forbids every same-camera pair, ``"reentry"`` every
   same-camera pair not granted by :meth:`PairRules.allow_same_camera` (the re-entry evidence of
-  :mod:`trackers.reentry`), ``"any"`` only the overlapping ones;
+  :mod:`trackers.linking.reentry`), ``"any"`` only the overlapping ones;
 * ``linking.max_gap_s``: the gap between the two intervals exceeds it;
 * ``linking.topology``: the camera pair is marked incompatible (``false``), or
   it has a transit window ``[min_s, max_s]`` and the signed gap between the
@@ -42,64 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.config import validate_topology
 from pipeline.types import Tracklet
 
 __all__ = ["PairRules", "validate_topology"]
-
-
-def _window(value: Any, key: str) -> bool | tuple[float, float]:
-    if isinstance(value, bool):
-        return value
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ValueError(f"{key}: expected false, true or [min_s, max_s] (a transit window of two numbers, s), "
-                         f"got {value!r}")
-    try:
-        lo, hi = float(value[0]), float(value[1])
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}: [min_s, max_s] must be two numbers (seconds), got {value!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{key}: [min_s, max_s] must be finite, got {value!r}")
-    if lo < 0 or hi < 0:
-        raise ValueError(f"{key}: transit times must be >= 0 s, got {value!r}")
-    if lo > hi:
-        raise ValueError(f"{key}: min_s {lo} exceeds max_s {hi}: give the window as [min_s, max_s], shortest first")
-    return lo, hi
-
-
-def validate_topology(topology: Mapping[str, Any], key: str = "topology") -> dict[tuple[str, str], Any]:
-    """Check a ``linking.topology`` mapping and return it as unordered camera pairs.
-
-    Args:
-        topology: ``{camera: {camera: false | true | [min_s, max_s]}}``; camera
-            ids need not exist in a run (they may be absent from it).
-        key: dotted config key used in error messages.
-
-    Returns:
-        ``{(cam_a, cam_b): False | True | (min_s, max_s)}`` with ``cam_a < cam_b``.
-
-    Raises:
-        ValueError: not a mapping of mappings, a camera paired with itself
-            (the same-camera rule is fixed), a window that is not two finite
-            numbers ``0 ≤ min_s ≤ max_s``, or ``A: {B: x}`` and ``B: {A: y}`` disagreeing.
-            The message starts with the dotted key, e.g. ``linking.topology.cam1.cam2``.
-    """
-    if not isinstance(topology, Mapping):
-        raise ValueError(f"{key}: expected a mapping camera -> {{camera: rule}}, got {type(topology).__name__}")
-    pairs: dict[tuple[str, str], Any] = {}
-    for a, row in topology.items():
-        if not isinstance(row, Mapping):
-            raise ValueError(f"{key}.{a}: expected a mapping camera -> rule, got {row!r}")
-        for b, value in row.items():
-            k = f"{key}.{a}.{b}"
-            if str(a) == str(b):
-                raise ValueError(f"{k}: a camera cannot be paired with itself (same-camera pairs follow "
-                                 "linking.same_camera): remove this entry")
-            rule = _window(value, k)
-            pair = (str(a), str(b)) if str(a) < str(b) else (str(b), str(a))
-            if pair in pairs and pairs[pair] != rule:
-                raise ValueError(f"{k}: contradicts {key}.{b}.{a} ({pairs[pair]!r} vs {rule!r}): keep one of the two")
-            pairs[pair] = rule
-    return pairs
 
 
 class PairRules:
@@ -239,7 +185,7 @@ class PairRules:
 
     def known_negative(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """``bool``, True where pair ``(i[k], j[k])`` is certainly two people: one camera at the same time, or
-        a camera pair marked ``false`` in the topology (the calibration data of :mod:`trackers.calibrate`)."""
+        a camera pair marked ``false`` in the topology (the calibration data of :mod:`trackers.linking.calibrate`)."""
         i = np.asarray(i, dtype=np.int64)
         j = np.asarray(j, dtype=np.int64)
         ci, cj = self.cam[i], self.cam[j]

@@ -2,7 +2,7 @@
 
 A run carries pairs of tracklets that are certainly two people: two tracklets of one camera
 at the same time, and tracklets of camera pairs the topology marks incompatible
-(:meth:`trackers.topology.PairRules.known_negative`). Their distances are a free sample of
+(:meth:`trackers.linking.topology.PairRules.known_negative`). Their distances are a free sample of
 what "two different people" looks like on this site, with this model, at this resolution.
 ``linking.threshold: auto`` sets the clustering threshold just below the distance under which
 a share ``linking.target_fmr`` of those pairs falls: the threshold at which that false-merge

@@ -32,7 +32,7 @@ forbids links).
 
 The signed gap of tracklets ``a`` and ``b`` is
 ``max(b.start - a.end, a.start - b.end)`` in seconds (negative: both seen at
-the same time), as in :mod:`trackers.topology`. Times share one clock.
+the same time), as in :mod:`trackers.linking.topology`. Times share one clock.
 The result is a starting point for a reviewed config, not ground truth.
 """
 
@@ -50,7 +50,7 @@ import numpy as np
 import yaml
 
 from pipeline.types import Tracklet
-from trackers.topology import validate_topology
+from trackers.linking.topology import validate_topology
 
 __all__ = [
     "LearnedTopology",
@@ -115,7 +115,7 @@ class LearnedTopology:
 
         Only ``"overlap"`` (``true``) and ``"transit"`` (window, seconds) pairs
         are listed; ``"unknown"`` pairs are left out (compatible, any gap). The
-        result passes :func:`trackers.topology.validate_topology`.
+        result passes :func:`trackers.linking.topology.validate_topology`.
         """
         out: dict[str, dict[str, bool | list[float]]] = {}
         for (a, b), ev in sorted(self.pairs.items()):
@@ -135,7 +135,7 @@ class LearnedTopology:
         """
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
         lines = [
-            "# Camera topology LEARNED from the tracklets of one run (trackers/learn_topology.py).",
+            "# Camera topology LEARNED from the tracklets of one run (trackers/linking/learn_topology.py).",
             "# Review it before use: a window forbids links outside it, and pairs without",
             "# evidence are left out (compatible), never marked false.",
         ]
