@@ -1,4 +1,4 @@
-"""The ``mtmc`` command line: a thin layer over :mod:`pipeline.runner` and :mod:`pipeline.evaluate`.
+"""The ``mtmc`` command line: a thin layer over :mod:`pipeline.runner` and :mod:`pipeline.mot_eval`.
 
 Exit codes (README "Exit codes"): 0 success; 1 the run finished but some cameras
 failed (their partial tracks and the other cameras' tracks are written); 2 bad
@@ -187,7 +187,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.evaluate import evaluate, match_gt_to_pred, processed_frames
+    from pipeline.mot_eval import evaluate, match_gt_to_pred, processed_frames
 
     gt, pred = match_gt_to_pred(args.gt, args.pred)
     result = evaluate(gt, pred, frames=processed_frames(args.pred), cross_camera=args.cross_camera)

@@ -157,7 +157,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from reid.export import export_from_spec
+    from reid.onnx_export import export_from_spec
 
     res = export_from_spec(args.spec, args.out, input_hw=tuple(args.input_hw), opset=args.opset)
     if args.json:

@@ -111,11 +111,25 @@ class DetectorConfig(_Strict):
         return check_device(value)
 
 
+_SORT_KEYS = frozenset({"type", "high_thresh", "match_iou", "max_age_s", "min_box_area", "min_hits"})
+_BYTE_KEYS = _SORT_KEYS | {"low_thresh", "new_track_thresh", "second_match_iou", "tentative_match_iou"}
+TRACKER_KEYS: dict[str, frozenset[str]] = {
+    "sort": _SORT_KEYS,
+    "bytetrack": _BYTE_KEYS,
+    "fused": _BYTE_KEYS | {"appearance", "gating", "appearance_thresh", "meas_std", "proximity_iou", "feature_alpha",
+                           "feature_interval_s", "cmc", "cmc_downscale"},
+}
+"""The ``tracker`` keys each ``tracker.type`` reads; another key set to a non-default value is an error."""
+
+
 class TrackerConfig(_Strict):
     """Per-camera tracker (see ``trackers/factory.py`` for the types and their papers).
 
     Times are seconds taken from frame timestamps, so 7 fps and 30 fps video
-    age tracks alike.
+    age tracks alike. Each type reads only its keys (:data:`TRACKER_KEYS`; the
+    descriptions of ``fused``-only keys start with ``'fused':``): setting another
+    one to a non-default value (e.g. ``cmc: ecc`` with ``type: sort``) is an error
+    naming the tracker.
     """
 
     type: Literal["sort", "bytetrack", "fused"] = Field(
@@ -167,6 +181,11 @@ class TrackerConfig(_Strict):
 
     @model_validator(mode="after")
     def _thresholds(self) -> TrackerConfig:
+        for key in sorted(self.model_fields_set - TRACKER_KEYS[self.type]):
+            if getattr(self, key) != type(self).model_fields[key].default:
+                users = [t for t, keys in TRACKER_KEYS.items() if key in keys]
+                raise ValueError(f"tracker.{key}: not used by tracker.type {self.type!r} (only by "
+                                 f"{', '.join(map(repr, users))}): remove it or change tracker.type")
         if self.low_thresh > self.high_thresh:
             raise ValueError(
                 f"tracker.low_thresh ({self.low_thresh}) must not exceed "

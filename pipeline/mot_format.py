@@ -96,18 +96,34 @@ def read_mot_txt(path: str | Path) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def write_mot_txt(path: str | Path, rows: np.ndarray) -> None:
-    """Write tracker output rows ``frame,id,x,y,w,h,score,-1,-1,-1``.
+def _format_row(r: np.ndarray, precise: bool) -> str:
+    if precise:
+        return f"{int(r[0])},{int(r[1])}," + ",".join(f"{v:.10g}" for v in r[2:]) + "\n"
+    box = ",".join(f"{v:.2f}" for v in r[2:6])
+    rest = f"{r[6]:.4f},-1,-1,-1" if len(r) == 7 else ",".join(f"{v:.6g}" for v in r[6:])
+    return f"{int(r[0])},{int(r[1])},{box},{rest}\n"
+
+
+def write_mot_txt(path: str | Path, rows: np.ndarray, precise: bool = False) -> None:
+    """Write MOTChallenge rows, sorted by frame then id (the one writer of the project).
 
     Args:
         path: output file (parent folders are created; written atomically).
-        rows: N×7 array ``frame (1-based), id, x, y, w, h, score`` (pixels);
-            written sorted by frame then id.
+        rows: N×7 tracker output ``frame (1-based), id, x, y, w, h, score`` (pixels,
+            ``tlwh``), written as ``frame,id,x,y,w,h,score,-1,-1,-1`` (boxes with 2
+            decimals, score with 4); or N×10 rows (ground truth / detections: all ten
+            columns kept, boxes with 2 decimals, the rest with 6 significant digits).
+        precise: every value after ``frame,id`` with 10 significant digits (files
+            that another tool reads back, e.g. TrackEval's input).
+
+    Raises:
+        ValueError: ``rows`` has neither 7 nor 10 columns.
+        OSError: the file cannot be written.
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    r = np.asarray(rows, dtype=np.float64).reshape(-1, 7)
+    r = np.asarray(rows, dtype=np.float64)
+    r = r.reshape(-1, r.shape[-1] if r.ndim == 2 else 7)
+    if r.shape[1] not in (7, 10):
+        raise ValueError(f"MOTChallenge rows need 7 or 10 columns, got {r.shape[1]}")
     if len(r):
         r = r[np.lexsort((r[:, 1], r[:, 0]))]
-    lines = [f"{int(f)},{int(i)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n" for f, i, x, y, w, h, s in r]
-    write_text_atomic(p, "".join(lines))
+    write_text_atomic(path, "".join(_format_row(x, precise) for x in r))

@@ -24,16 +24,28 @@ from trackers.factory import build_tracker
 
 
 class CameraState:
-    """Mutable per-camera state of a run (tracker, tracklet builder, progress bar)."""
+    """Mutable per-camera state of a run (tracker, tracklet builder, progress bar).
 
-    def __init__(self, spec: CameraSpec, cfg: MtmcConfig, bar: tqdm | None):
-        self.spec = spec
+    Args:
+        result: the camera's :class:`~pipeline.results.CameraResult` as far as known
+            before its first frame (id, printable source, kind, nominal fps, size).
+        cfg: the config (``tracker`` and ``tracklets`` sections).
+        bar: progress handle with ``update(n)`` / ``close()``, or ``None``.
+    """
+
+    def __init__(self, result: CameraResult, cfg: MtmcConfig, bar: tqdm | None = None):
         self.tracker = build_tracker(cfg.tracker)
-        self.builder = TrackletBuilder(spec.camera_id, cfg.tracklets)
+        self.builder = TrackletBuilder(result.camera_id, cfg.tracklets)
         self.bar = bar
-        self.result = CameraResult(spec.camera_id, spec.source, spec.kind, fps=probe_fps(spec))
+        self.result = result
+
+    @classmethod
+    def for_spec(cls, spec: CameraSpec, cfg: MtmcConfig, bar: tqdm | None = None) -> CameraState:
+        """The state of a camera found in the inputs: fps probed from its container or ``seqinfo.ini``."""
+        result = CameraResult(spec.camera_id, spec.source, spec.kind, fps=probe_fps(spec))
         if spec.seqinfo is not None:
-            self.result.width, self.result.height = spec.seqinfo.width, spec.seqinfo.height
+            result.width, result.height = spec.seqinfo.width, spec.seqinfo.height
+        return cls(result, cfg, bar)
 
     def count(self, frame: Frame) -> None:
         """Count one processed frame (and advance the progress bar)."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from pipeline.config import TrackletConfig
 from pipeline.types import Frame, Tracklet, TrackOutput
+from pipeline.vectors import l2_normalize
 from trackers.matching import iou_matrix
 
 
@@ -212,8 +213,7 @@ class TrackletBuilder:
         total, count = (tr.feature_sum, tr.num_features) if tr.feature_sum is not None else (
             tr.fallback_sum, tr.num_fallback)
         if total is not None:
-            norm = np.linalg.norm(total)
-            feat = (total / norm).astype(np.float32) if norm > 0 else None
+            feat = l2_normalize(total, dtype=np.float32) if np.any(total) else None
         frames, times, boxes, scores = interpolate_gaps(
             np.asarray(tr.frames, np.int64), np.asarray(tr.times, np.float64), np.stack(tr.boxes).astype(np.float32),
             np.asarray(tr.scores, np.float32), self.cfg.interpolate_s)

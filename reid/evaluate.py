@@ -27,8 +27,9 @@ from typing import Any, Literal
 import numpy as np
 
 from pipeline.errors import InputError, ModelError
+from pipeline.vectors import l2_normalize
 from reid.datasets import ReidDataset, ReidItem, load_dataset
-from reid.extractor import FeatureExtractor, l2_normalize
+from reid.extractor import FeatureExtractor
 from reid.metrics import evaluate_rank
 from reid.rerank import effective_k, rerank_distance
 
@@ -122,7 +123,7 @@ def embed_items(
         if len(lf) != len(paths):
             raise ModelError(f"{extractor.name}: feature maps were not captured for every image")
         flat = _pool(lf.reshape(len(lf), -1), owner, len(items), normalize=False).reshape(len(items), *lf.shape[1:])
-        loc = flat / np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), 1e-12)
+        loc = l2_normalize(flat)
     return glob, loc
 
 
@@ -134,7 +135,7 @@ def _pool(x: np.ndarray, owner: np.ndarray, n: int, normalize: bool = True) -> n
         out = np.zeros((n, x.shape[1]), np.float64)
         np.add.at(out, owner, x)
         out /= np.maximum(np.bincount(owner, minlength=n), 1)[:, None]
-    return l2_normalize(out) if normalize else out.astype(np.float32)
+    return l2_normalize(out, dtype=np.float32) if normalize else out.astype(np.float32)
 
 
 def evaluate_reid(

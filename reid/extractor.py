@@ -8,18 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.errors import ModelError
+from pipeline.vectors import l2_normalize
 from reid.preprocess import MIN_CROP_SIZE, REID_HW, crop_boxes, to_tensor_batch
-
-
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Scale each row of an N×D array to unit L2 norm (all-zero rows stay zero).
-
-    Returns:
-        N×D ``float32``.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norm, eps)).astype(np.float32, copy=False)
 
 
 class FeatureExtractor(ABC):
@@ -81,7 +71,7 @@ class FeatureExtractor(ABC):
                     f"{self.name}: expected a {len(chunk)}×{self.dim} feature output, got shape {feats.shape}"
                 )
             out[start : start + len(chunk)] = feats
-        return l2_normalize(out)
+        return l2_normalize(out, dtype=np.float32)
 
     def extract(
         self, image: np.ndarray, xyxy: np.ndarray, min_size: int = MIN_CROP_SIZE

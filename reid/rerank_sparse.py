@@ -16,7 +16,7 @@ over the ``k2`` nearest, Jaccard distance from the sum of minima and
   graph's edges), never for all N² pairs.
 
 The original distance is the cosine distance ``1 - cos`` of L2-normalised
-features, as :func:`trackers.linking.cosine_distance_matrix` computes it
+features, as :func:`trackers.linking.offline.cosine_distance_matrix` computes it
 (``float64`` products rounded to ``float32``) and without row-max
 normalisation (``normalize=False`` of :func:`reid.rerank.rerank_distance`).
 With exact search, :func:`sparse_rerank_pairs` equals the dense
@@ -34,7 +34,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-__all__ = ["knn", "normalize_rows", "pair_cosine_distance", "set_faiss_threads", "sorted_unique",
+from pipeline.vectors import l2_normalize
+
+__all__ = ["knn", "pair_cosine_distance", "set_faiss_threads", "sorted_unique",
            "sparse_rerank_pairs"]
 
 _SPARE = 8  # extra neighbours fetched so float32 search ties/rounding cannot change the exact top-m
@@ -61,20 +63,11 @@ def sorted_unique(keys: np.ndarray) -> np.ndarray:
     return k[keep]
 
 
-def normalize_rows(features: np.ndarray) -> np.ndarray:
-    """L2-normalised copy of N×D ``features`` (zero rows stay zero): ``float32`` for ``float32``
-    input (the fast path at scale), else ``float64`` (the exact path)."""
-    f = np.asarray(features)
-    f = f.astype(np.float32 if f.dtype == np.float32 else np.float64, copy=True)
-    norm = np.linalg.norm(f, axis=1, keepdims=True)
-    return np.divide(f, norm, out=np.zeros_like(f), where=norm > 0)
-
-
 def pair_cosine_distance(f: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 1 << 13) -> np.ndarray:
     """Cosine distance ``clip(1 - f_i·f_j, 0, 2)`` of pairs, rounded to ``float32`` like the dense matrix.
 
     Args:
-        f: N×D L2-normalised features (:func:`normalize_rows`); ``float64`` reproduces
+        f: N×D L2-normalised features (:func:`pipeline.vectors.l2_normalize`); ``float64`` reproduces
             the dense matrix exactly, ``float32`` is about 4× faster (differences ~1e-7).
         i, j: equal-shape integer index arrays.
         chunk: pairs per vectorised step (bounds memory to ``chunk × D`` floats).
@@ -159,7 +152,7 @@ def knn(
     """
     if np.ndim(features) != 2:
         raise ValueError(f"features must be N×D, got shape {np.shape(features)}")
-    f = normalize_rows(features)
+    f = l2_normalize(features)
     if m < 1:
         raise ValueError(f"m must be >= 1, got {m}")
     n = f.shape[0]
@@ -285,7 +278,7 @@ def sparse_rerank_pairs(
         raise ValueError(f"k1 and k2 must be >= 1, got k1={k1}, k2={k2}")
     if not 0.0 <= lambda_ <= 1.0:
         raise ValueError(f"lambda_ must be in [0, 1], got {lambda_}")
-    f = normalize_rows(features)
+    f = l2_normalize(features)
     n = f.shape[0]
     need = min(n, max(k1 + 1, k2))
     if rank.shape != (n, rank.shape[1]) or rank.shape[1] < need:

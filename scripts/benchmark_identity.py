@@ -18,7 +18,7 @@ cuts them, but without the lossy video round trip:
 
 Each camera of a variant runs through the real stage code (:class:`pipeline.stages.CameraState`,
 :func:`pipeline.stages.track_and_embed`) and linking (:func:`pipeline.runner.relink`) with the
-config under test; scores come from TrackEval through :func:`pipeline.evaluate.evaluate`.
+config under test; scores come from TrackEval through :func:`pipeline.mot_eval.evaluate`.
 Printed per variant and layout: per-camera IDF1/HOTA/MOTA of the tracker alone (linking off),
 per-camera IDF1 after linking, the drop linking caused (worst camera), and cross-camera
 IDF1/HOTA; then per layout the mean and the worst variant.
@@ -74,7 +74,7 @@ import make_multicam  # noqa: E402
 
 from pipeline.config import MtmcConfig, load_config  # noqa: E402
 from pipeline.config import _deep_merge as deep_merge  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
+from pipeline.mot_eval import evaluate  # noqa: E402
 from pipeline.mot_format import SeqInfo, read_mot_txt, write_mot_txt  # noqa: E402
 from pipeline.results import CameraResult, RunResult  # noqa: E402
 from pipeline.sources import CameraSpec, discover_cameras, iter_frames  # noqa: E402
@@ -161,7 +161,7 @@ def view_image(img: np.ndarray, crop: make_multicam.Crop, scale: float, jitter: 
 def view_gt(src: SourceSeq, crop: make_multicam.Crop, scale: float, step: int) -> np.ndarray:
     """gt rows of one view: boxes moved into the crop and scaled; with ``step`` > 1 every step-th
     source frame kept (source frame ``1 + k·step`` becomes frame ``k + 1``)."""
-    rows = make_multicam.crop_boxes(src.gt, crop, src.size)
+    rows = make_multicam.crop_rows(src.gt, crop, src.size)
     sx, sy = (np.array(_scaled_size(crop, scale), float) / (crop.width, crop.height)) if scale != 1.0 else (1, 1)
     rows[:, [2, 4]] *= sx
     rows[:, [3, 5]] *= sy
@@ -315,7 +315,7 @@ def track_views(bench: Bench, v: Variant, cfg: MtmcConfig) -> dict[str, CameraRe
         for view in VIEWS:
             img = next(frames[view])
             if view not in states:
-                states[view] = CameraState(_spec(view, fps, n, img.shape[1], img.shape[0]), cfg, None)
+                states[view] = CameraState.for_spec(_spec(view, fps, n, img.shape[1], img.shape[0]), cfg)
             batch.append(Frame(view, k, k / fps, img, img.shape[1], img.shape[0]))
             d = dets[view][k]
             batch_dets.append(d.select(d.score >= conf))
@@ -352,7 +352,7 @@ class Scorer:
         self.bench = bench
 
     def score(self, rows: dict[str, np.ndarray], tag: str, cross: bool) -> Any:
-        """Score ``view → N×7 rows`` (frame, id, tlwh, score); returns :class:`pipeline.evaluate.EvalResult`."""
+        """Score ``view → N×7 rows`` (frame, id, tlwh, score); returns :class:`pipeline.mot_eval.EvalResult`."""
         t = time.perf_counter()
         pred = {}
         for view, r in rows.items():

@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config import LinkConfig  # noqa: E402
 from pipeline.types import Tracklet  # noqa: E402
+from pipeline.vectors import l2_normalize  # noqa: E402
 
 DENSE_MAX_N = 20000
 SIZES = (1000, 10000, 100000)
@@ -62,8 +63,7 @@ def synthetic_tracklets(
     rng = np.random.default_rng(seed)
 
     def unit(shape: tuple[int, ...]) -> np.ndarray:
-        v = rng.normal(size=shape)
-        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+        return l2_normalize(rng.normal(size=shape))
 
     groups = unit((max(1, n // 64), dim))
     cams = unit((num_cameras, dim))
@@ -80,7 +80,7 @@ def synthetic_tracklets(
                 dur = rng.uniform(2.0, 20.0)
                 ts = np.linspace(t, t + dur, 5)
                 f = centre + 0.35 * cams[cam] + 0.9 * unit((dim,))
-                f = (f / np.linalg.norm(f)).astype(np.float32)
+                f = l2_normalize(f, dtype=np.float32)
                 out.append(Tracklet(
                     camera_id=f"cam{cam:02d}", local_id=int(next_local[cam]),
                     frames=np.round(ts * 10).astype(np.int64), timestamps=ts,

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.detectors.factory import build_detector  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
 from pipeline.export import write_tracks  # noqa: E402
+from pipeline.mot_eval import evaluate  # noqa: E402
 from pipeline.runner import run  # noqa: E402
 from pipeline.sources import discover_cameras, iter_frames  # noqa: E402
 from reid.factory import build_reid  # noqa: E402

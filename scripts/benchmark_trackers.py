@@ -7,7 +7,7 @@ otherwise); the references: ultralytics ``BYTETracker`` and ``BOTSORT`` with the
 defaults of their ``bytetrack.yaml`` / ``botsort.yaml``. Every tracker gets exactly
 the same detections of every frame (also frames without any); outputs are written
 as MOTChallenge files to a temporary folder and scored with
-:func:`pipeline.evaluate.evaluate` (trackeval: HOTA, IDF1, MOTA, IDSW per sequence
+:func:`pipeline.mot_eval.evaluate` (trackeval: HOTA, IDF1, MOTA, IDSW per sequence
 and combined).
 
 1. MOT15 train (``../shared/data/MOT15``, all 11 sequences) with their
@@ -62,7 +62,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config import TrackerConfig  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
+from pipeline.mot_eval import evaluate  # noqa: E402
 from pipeline.mot_format import read_mot_txt, read_seqinfo, write_mot_txt  # noqa: E402
 from pipeline.types import Detections  # noqa: E402
 from trackers.factory import build_tracker  # noqa: E402

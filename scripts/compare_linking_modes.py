@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_multicam import make_multicam  # noqa: E402
 
 from pipeline.config import load_config  # noqa: E402
-from pipeline.evaluate import evaluate, match_gt_to_pred, processed_frames  # noqa: E402
 from pipeline.export import write_summary, write_tracks, write_trajectories  # noqa: E402
+from pipeline.mot_eval import evaluate, match_gt_to_pred, processed_frames  # noqa: E402
 from pipeline.results import RunResult  # noqa: E402
 from pipeline.runner import relink, run  # noqa: E402
 

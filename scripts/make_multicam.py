@@ -58,7 +58,7 @@ if str(REPO) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(REPO))
 
 from pipeline.errors import InputError  # noqa: E402
-from pipeline.mot_format import read_mot_txt  # noqa: E402
+from pipeline.mot_format import read_mot_txt, write_mot_txt  # noqa: E402
 from pipeline.sources import CameraError, discover_cameras, iter_frames  # noqa: E402
 from pipeline.video_writer import VideoWriter, pick_codec  # noqa: E402
 
@@ -175,7 +175,7 @@ def crop_layout(
     return crops
 
 
-def crop_boxes(
+def crop_rows(
     rows: np.ndarray,
     crop: Crop,
     frame_size: tuple[int, int],
@@ -250,15 +250,6 @@ def _source_frames(seq_dir: Path, max_frames: int | None) -> tuple[Iterator[np.n
     return frames(), fps
 
 
-def _write_rows(path: Path, rows: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    r = rows[np.lexsort((rows[:, 1], rows[:, 0]))] if len(rows) else rows
-    with path.open("w") as fh:
-        for row in r:
-            rest = ",".join(f"{v:.6g}" for v in row[6:])
-            fh.write(f"{int(row[0])},{int(row[1])},{row[2]:.2f},{row[3]:.2f},{row[4]:.2f},{row[5]:.2f},{rest}\n")
-
-
 def _write_seqinfo(path: Path, name: str, fps: float, length: int, crop: Crop) -> None:
     rate = f"{int(fps)}" if float(fps).is_integer() else f"{fps:g}"
     path.write_text(
@@ -291,7 +282,7 @@ def make_multicam(
         seed: random seed of the jitter.
         max_frames: use at most this many frames (from the first); default all frames
             that have pixels (PETS09-S2L1: 300 of the 795 in seqinfo).
-        min_visible, min_size: box rule, see :func:`crop_boxes`.
+        min_visible, min_size: box rule, see :func:`crop_rows`.
         codec: PyAV encoder name; default :func:`pipeline.video_writer.pick_codec`.
         overwrite: replace existing camera folders' files instead of refusing.
 
@@ -352,13 +343,13 @@ def make_multicam(
     reports = []
     for c in crops:
         folder = out / c.name
-        rows = crop_boxes(gt[gt[:, 0] <= n], c, frame_size, min_visible, min_size)
-        _write_rows(folder / "gt" / "gt.txt", rows)
+        rows = crop_rows(gt[gt[:, 0] <= n], c, frame_size, min_visible, min_size)
+        write_mot_txt(folder / "gt" / "gt.txt", rows)
         _write_seqinfo(folder / "seqinfo.ini", c.name, fps, n, c)
         det_boxes = None
         if det is not None:
-            drows = crop_boxes(det[det[:, 0] <= n], c, frame_size, min_visible, min_size)
-            _write_rows(folder / "det" / "det.txt", drows)
+            drows = crop_rows(det[det[:, 0] <= n], c, frame_size, min_visible, min_size)
+            write_mot_txt(folder / "det" / "det.txt", drows)
             det_boxes = len(drows)
         reports.append(CameraReport(c, folder, n, len(rows), {int(i) for i in rows[:, 1]}, det_boxes=det_boxes))
     for r in reports:

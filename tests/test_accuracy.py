@@ -26,7 +26,7 @@ import pytest
 from conftest import MOT15, YOLOX, requires_shared
 
 from pipeline.cli import main
-from pipeline.evaluate import evaluate, match_gt_to_pred, processed_frames
+from pipeline.mot_eval import evaluate, match_gt_to_pred, processed_frames
 
 
 @requires_shared

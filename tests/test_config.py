@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,21 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     f.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(f)
+
+
+@pytest.mark.parametrize(("tracker", "message"), [
+    ({"type": "sort", "cmc": "ecc"}, "tracker.cmc: not used by tracker.type 'sort' (only by 'fused')"),
+    ({"type": "bytetrack", "appearance": True}, "tracker.appearance: not used by tracker.type 'bytetrack'"),
+    ({"type": "sort", "low_thresh": 0.2}, "tracker.low_thresh: not used by tracker.type 'sort' (only by 'bytetrack', "
+                                          "'fused')"),
+])
+def test_a_key_the_chosen_tracker_ignores_is_an_error(tracker: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, {"tracker": tracker})
+
+
+def test_the_full_default_yaml_works_with_every_tracker_type() -> None:
+    full = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())
+    for kind in ("sort", "bytetrack", "fused"):
+        full["tracker"]["type"] = kind
+        assert load_config(None, full).tracker.type == kind  # defaults of other types' keys are fine

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import LinkConfig
-from pipeline.evaluate import evaluate
+from pipeline.mot_eval import evaluate
 from pipeline.mot_format import write_mot_txt
 from pipeline.types import Tracklet, xyxy_to_tlwh
 from trackers.linking.calibrate import choose_threshold
@@ -187,7 +187,7 @@ def test_fragments_of_a_track_broken_mid_image_are_stitched() -> None:
 
 
 def test_config_topology_wins_over_the_learned_one_in_either_order() -> None:
-    from pipeline.runner import _merge_topology
+    from pipeline.run_linking import _merge_topology
     from trackers.linking.topology import validate_topology
 
     merged = _merge_topology({"a": {"b": True, "c": [1.0, 5.0]}}, {"b": {"a": False}})

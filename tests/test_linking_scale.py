@@ -417,7 +417,7 @@ def test_incremental_decision_delay_re_add_and_featureless():
 
 
 def test_runner_incremental_mode_resolves_ids_and_counts_merges():
-    from pipeline.runner import _link
+    from pipeline.run_linking import _link
 
     tracklets, truth = bench.synthetic_tracklets(300, dim=512, seed=5)
     cfg = load_config(None, {"linking": {"mode": "incremental", "incremental_batch_s": 5.0}})

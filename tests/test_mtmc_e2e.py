@@ -31,8 +31,8 @@ from conftest import MOT15, OSNET_ONNX, YOLOX, load_script, requires_shared
 
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.evaluate import evaluate, match_gt_to_pred, processed_frames
 from pipeline.export import trajectories_schema
+from pipeline.mot_eval import evaluate, match_gt_to_pred, processed_frames
 from pipeline.mot_format import read_mot_txt
 from trackers.matching import iou_matrix, linear_assignment
 

@@ -30,7 +30,7 @@ from pipeline.cli import main as mtmc_main
 from pipeline.config import load_config
 from pipeline.detectors.factory import build_detector
 from pipeline.errors import InputError
-from pipeline.evaluate import COMBINED, CROSS_CAMERA, evaluate
+from pipeline.mot_eval import COMBINED, CROSS_CAMERA, evaluate
 from pipeline.mot_format import read_mot_txt, read_seqinfo, write_mot_txt
 from pipeline.sources import discover_cameras
 from pipeline.types import Frame
@@ -72,7 +72,7 @@ def test_crop_layout_overlapping_and_disjoint() -> None:
         mm.crop_layout(640, 480, "both", overlap_frac=0.4)
 
 
-def test_crop_boxes_visibility_rule_by_hand() -> None:
+def test_crop_rows_visibility_rule_by_hand() -> None:
     crop = mm.Crop("c", 100, 0, 300, 200)
     rows = np.array([
         [1, 1, 150, 10, 20, 40, 1, -1, -1, -1],   # fully inside -> (50, 10, 20, 40)
@@ -82,14 +82,14 @@ def test_crop_boxes_visibility_rule_by_hand() -> None:
         [2, 5, 95, 10, 10, 40, 1, -1, -1, -1],    # 5 of 10 px: 50 %, but 5 px < min_size 8 -> dropped
         [3, 6, -20, 10, 40, 40, 1, -1, -1, -1],   # outside the crop -> dropped
     ], float)
-    out = mm.crop_boxes(rows, crop, (640, 480))
+    out = mm.crop_rows(rows, crop, (640, 480))
     np.testing.assert_allclose(out, [
         [1, 1, 50, 10, 20, 40, 1, -1, -1, -1],
         [1, 2, 0, 10, 10, 40, 0, 5, 6, 7],  # flag 0 and columns 8-10 kept
     ])
     # the reference area is the part inside the source frame: a box cut by the frame edge is not penalised
     edge = np.array([[1, 7, 630, 10, 20, 40, 1, -1, -1, -1]], float)  # 10 px inside the 640 px frame
-    out = mm.crop_boxes(edge, mm.Crop("r", 440, 0, 640, 480), (640, 480))
+    out = mm.crop_rows(edge, mm.Crop("r", 440, 0, 640, 480), (640, 480))
     np.testing.assert_allclose(out[:, 2:6], [[190, 10, 10, 40]])
 
 

@@ -18,8 +18,7 @@ from conftest import MODELS, SHARED
 from torch import nn
 
 from pipeline.errors import ModelError
-from reid import export as reid_export
-from reid.export import export_from_spec, export_onnx, row_cosines
+from reid import onnx_export as reid_export
 from reid.losses import (
     aligned_triplet_loss,
     hard_example_mining,
@@ -29,6 +28,7 @@ from reid.losses import (
     pairwise_euclidean,
     triplet_hard_loss,
 )
+from reid.onnx_export import export_from_spec, export_onnx, row_cosines
 from reid.sampler import PKSampler
 
 CUHK03 = SHARED / "data" / "reid" / "cuhk03-val"

@@ -320,7 +320,7 @@ def test_runner_embeds_detections_once_and_reuses_them_for_tracklets() -> None:
     cfg.tracklets.embed_policy = "every"
     cfg.tracklets.min_score = 0.0
     spec = CameraSpec("cam", Path("cam"), "images")
-    st = CameraState(spec, cfg, None)
+    st = CameraState.for_spec(spec, cfg)
     assert isinstance(st.tracker, FusedTracker)
     reid = _ColourReid()
     stages = {"track": 0.0, "reid": 0.0}
@@ -339,7 +339,7 @@ def test_runner_embeds_detections_once_and_reuses_them_for_tracklets() -> None:
 
 
 def test_runner_without_extractor_runs_motion_only() -> None:
-    st = CameraState(CameraSpec("cam", Path("cam"), "images"), MtmcConfig(), None)
+    st = CameraState.for_spec(CameraSpec("cam", Path("cam"), "images"), MtmcConfig())
     stages = {"track": 0.0, "reid": 0.0}
     frames = [Frame("cam", i, i / 10, None, 320, 240) for i in range(4)]
     track_and_embed(frames, [_dets([[80, 60, 120, 160]]) for _ in frames], {"cam": st}, None, stages)
@@ -351,7 +351,7 @@ def test_runner_default_fused_tracker_embeds_nothing_for_itself() -> None:
     """Default config: appearance off, so only the tracklet builder's crops are embedded."""
     cfg = MtmcConfig()
     cfg.tracklets.embed_policy = "every"
-    st = CameraState(CameraSpec("cam", Path("cam"), "images"), cfg, None)
+    st = CameraState.for_spec(CameraSpec("cam", Path("cam"), "images"), cfg)
     assert not st.tracker.wants_features
     reid = _ColourReid()
     img = np.full((240, 320, 3), 50, np.uint8)

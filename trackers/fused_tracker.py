@@ -58,6 +58,7 @@ import numpy as np
 
 from pipeline.config import TrackerConfig
 from pipeline.types import Detections, TrackOutput
+from pipeline.vectors import l2_normalize
 from trackers.base import TrackerClock, valid_detections
 from trackers.batch_kalman import BatchBoxKalman
 from trackers.cmc import CameraMotion, apply_affine
@@ -313,8 +314,7 @@ class FusedTracker(TrackerClock):
         has_old = (np.abs(old).sum(1) > 0)[:, None]
         a = self.cfg.feature_alpha
         new = np.where(has_old, a * old + (1.0 - a) * f, f)
-        norm = np.linalg.norm(new, axis=1, keepdims=True)
-        self._feat[trk] = new / np.maximum(norm, 1e-12)
+        self._feat[trk] = l2_normalize(new)
 
     def _add(self, det: np.ndarray, z_all: np.ndarray, scores: np.ndarray, det_feat: np.ndarray | None,
              t: float, confirm_now: bool) -> None:

@@ -89,6 +89,7 @@ import numpy as np
 
 from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
+from pipeline.vectors import l2_normalize
 from reid.rerank_sparse import set_faiss_threads
 from trackers.linking.sparse_cluster import sparse_agglomerative
 from trackers.linking.topology import PairRules
@@ -351,7 +352,7 @@ class IncrementalLinker:
                 f"tracklet features disagree in length: {self._dim} vs {f.size} "
                 f"(camera {t.camera_id!r}, local id {t.local_id})"
             )
-        return f / np.linalg.norm(f)
+        return l2_normalize(f)
 
     def _set_gallery(self, ident: _Identity) -> None:
         gid = ident.gid

@@ -50,6 +50,7 @@ import numpy as np
 import yaml
 
 from pipeline.types import Tracklet
+from pipeline.vectors import l2_normalize
 from trackers.linking.topology import validate_topology
 
 __all__ = [
@@ -157,13 +158,6 @@ def signed_gap(a: Tracklet, b: Tracklet) -> float:
     return max(b.start_time - a.end_time, a.start_time - b.end_time)
 
 
-def _unit_rows(features: np.ndarray) -> np.ndarray:
-    """Rows L2-normalised (``float64``); all-zero rows stay zero."""
-    f = np.asarray(features, dtype=np.float64)
-    norm = np.linalg.norm(f, axis=1, keepdims=True)
-    return f / np.where(norm > 0, norm, 1.0)
-
-
 def mutual_matches(feat_a: np.ndarray, feat_b: np.ndarray, max_distance: float) -> list[tuple[int, int, float]]:
     """Mutual nearest neighbours between two sets of features within a cosine distance.
 
@@ -182,7 +176,7 @@ def mutual_matches(feat_a: np.ndarray, feat_b: np.ndarray, max_distance: float) 
     """
     if not max_distance > 0:
         raise ValueError(f"max_distance must be > 0, got {max_distance}")
-    fa, fb = _unit_rows(np.atleast_2d(feat_a)), _unit_rows(np.atleast_2d(feat_b))
+    fa, fb = (l2_normalize(np.atleast_2d(f), dtype=np.float64) for f in (feat_a, feat_b))
     if fa.size == 0 or fb.size == 0:
         return []
     if fa.shape[1] != fb.shape[1]:

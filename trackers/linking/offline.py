@@ -28,8 +28,9 @@ from scipy import sparse
 
 from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
+from pipeline.vectors import l2_normalize
 from reid.rerank import effective_k, rerank_distance
-from reid.rerank_sparse import knn, normalize_rows, pair_cosine_distance, sorted_unique, sparse_rerank_pairs
+from reid.rerank_sparse import knn, pair_cosine_distance, sorted_unique, sparse_rerank_pairs
 from trackers.linking.calibrate import ThresholdChoice, choose_threshold
 from trackers.linking.reentry import reentry_pairs
 from trackers.linking.sparse_cluster import labels_by_first_item, sparse_agglomerative
@@ -199,9 +200,7 @@ def cosine_distance_matrix(features: np.ndarray) -> np.ndarray:
     Returns:
         N×N ``float32`` in [0, 2], zero diagonal, exactly symmetric.
     """
-    f = np.asarray(features, dtype=np.float64)
-    norm = np.linalg.norm(f, axis=1, keepdims=True)
-    f = np.divide(f, norm, out=np.zeros_like(f), where=norm > 0)
+    f = l2_normalize(features, dtype=np.float64)
     dist = np.clip(1.0 - f @ f.T, 0.0, 2.0)
     dist = (dist + dist.T) / 2.0
     np.fill_diagonal(dist, 0.0)
@@ -328,7 +327,7 @@ def _link_sparse(
     if rerank:
         k1, k2 = effective_k(cfg.k1, cfg.k2, m)
     exact = cfg.index == "flat" or (cfg.index == "auto" and m <= cfg.exact_max)
-    f = normalize_rows(feats if exact else feats.astype(np.float32))  # float32: ~4x faster gathers at scale
+    f = l2_normalize(feats if exact else feats.astype(np.float32))  # float32: ~4x faster gathers at scale
     rank, _ = knn(f, max(cfg.candidates + 1, k1 + 1, k2), cfg.index, cfg.exact_max, cfg.threads)
     cand = rank[:, 1 : cfg.candidates + 1]
     rows = np.broadcast_to(np.arange(m)[:, None], cand.shape)

@@ -30,6 +30,7 @@ import numpy as np
 
 from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
+from pipeline.vectors import l2_normalize
 
 __all__ = ["at_border", "frame_sizes_from_boxes", "reentry_pairs"]
 
@@ -84,8 +85,7 @@ def reentry_pairs(
         w, h = sizes[cam]
         leaves = np.array([at_border(tracklets[k].boxes[-1], w, h, cfg.reentry_border) for k in idx])
         enters = np.array([at_border(tracklets[k].boxes[0], w, h, cfg.reentry_border) for k in idx])
-        feats = np.stack([np.asarray(tracklets[k].feature, np.float64).reshape(-1) for k in idx])
-        feats /= np.linalg.norm(feats, axis=1, keepdims=True).clip(1e-12)
+        feats = l2_normalize(np.stack([np.asarray(tracklets[k].feature).reshape(-1) for k in idx]), dtype=np.float64)
         start = np.array([tracklets[k].start_time for k in idx])
         end = np.array([tracklets[k].end_time for k in idx])
         gap = start[None, :] - end[:, None]

@@ -1,6 +1,6 @@
 """Constrained average-linkage clustering on a sparse candidate graph (10⁵ items and more).
 
-The dense :func:`trackers.linking.constrained_agglomerative` needs all N²
+The dense :func:`trackers.linking.offline.constrained_agglomerative` needs all N²
 distances. Here only candidate pairs (edges of a kNN graph) carry a computed
 distance. Every other pair is a *missing pair*, valued as if its items shared
 no k-reciprocal neighbourhood: with ``features`` (L2-normalised, M×D) and

@@ -5,7 +5,7 @@ The rules that say two tracklets ``a`` and ``b`` can never be one person
 and the rule that says whether they are compared at all:
 
 * same camera and overlapping in time (closed intervals ``[start_time, end_time]``):
-  two people (unchanged from :func:`trackers.linking.cannot_link_matrix`);
+  two people (unchanged from :func:`trackers.linking.offline.cannot_link_matrix`);
 * ``linking.same_camera``: ``"never"`` forbids every same-camera pair, ``"reentry"`` every
   same-camera pair not granted by :meth:`PairRules.allow_same_camera` (the re-entry evidence of
   :mod:`trackers.linking.reentry`), ``"any"`` only the overlapping ones;

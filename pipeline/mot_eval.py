@@ -71,7 +71,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError
-from pipeline.mot_format import SeqInfo, read_mot_txt, read_seqinfo
+from pipeline.mot_format import SeqInfo, read_mot_txt, read_seqinfo, write_mot_txt
 
 COMBINED = "COMBINED"
 """Key of the all-cameras row in :class:`EvalResult` (``result["COMBINED"]``)."""
@@ -505,15 +505,11 @@ def _relabel(ids: np.ndarray) -> np.ndarray:
 
 
 def _write_rows(path: Path, rows: np.ndarray, is_gt: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     out = rows.copy()
     out[:, 1] = _relabel(out[:, 1])
     if not is_gt:
         out[:, 7:10] = -1  # class column -1: TrackEval rejects predicted classes > 1
-    with path.open("w") as fh:
-        for r in out:
-            vals = ",".join(f"{v:.10g}" for v in r[2:])
-            fh.write(f"{int(r[0])},{int(r[1])},{vals}\n")
+    write_mot_txt(path, out, precise=True)
 
 
 def _run_trackeval(

@@ -11,7 +11,7 @@ import pytest
 from conftest import MOT15
 
 from pipeline.errors import InputError
-from pipeline.evaluate import COMBINED, EvalResult, evaluate, match_gt_to_pred
+from pipeline.mot_eval import COMBINED, EvalResult, evaluate, match_gt_to_pred
 from pipeline.mot_format import SeqInfo, read_mot_txt
 
 requires_mot15 = pytest.mark.skipif(

@@ -1,0 +1,174 @@
+"""Linking of a finished run: global ids for every tracklet, offline or incremental, and the learned topology.
+
+:func:`link_run` is what ``mtmc run`` does after decoding; :func:`relink` links a
+finished run again with other linking settings, without decoding anything.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import LinkConfig, MtmcConfig
+from pipeline.results import RunResult
+from pipeline.summary import identity_counts, merge_record
+from pipeline.types import Tracklet
+from trackers.linking.calibrate import ThresholdChoice
+from trackers.linking.incremental import IncrementalLinker
+from trackers.linking.learn_topology import LearnedTopology, learn_topology
+from trackers.linking.offline import count_same_camera_links, link_tracklets_detailed
+from trackers.linking.topology import validate_topology
+
+
+def _link_incremental(tracklets: list[Tracklet], cfg: LinkConfig) -> list[dict[str, Any]]:
+    """Link as live mode would: tracklets in order of ``end_time``, in batches of
+    ``cfg.incremental_batch_s`` seconds of stream time, through one
+    :class:`~trackers.linking.incremental.IncrementalLinker`. Afterwards every
+    tracklet's ``global_id`` is its resolved id (merges applied); returns the
+    merges as ``{"global_id", "merged_into", "time"}`` dicts in stream order."""
+    linker = IncrementalLinker(cfg)
+    order = sorted(tracklets, key=lambda t: (t.end_time, t.camera_id, t.local_id))
+    merges: list[dict[str, Any]] = []
+    start = 0
+    while start < len(order):
+        stop = start + 1
+        limit = (np.floor(order[start].end_time / cfg.incremental_batch_s) + 1) * cfg.incremental_batch_s
+        while stop < len(order) and order[stop].end_time < limit:
+            stop += 1
+        events = linker.add(order[start:stop])
+        start = stop
+        if start == len(order):
+            events += linker.flush()  # tracklets still waiting for linking.decision_delay_s
+        merges += [merge_record(e.global_id, e.merged_into or 0, e.time) for e in events if e.kind == "identity_merged"]
+    for t in tracklets:
+        t.global_id = linker.resolve(int(t.global_id or 0))
+    return merges
+
+
+def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
+          frame_sizes: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    """Give every tracklet a global id (linked across cameras when ReID and linking are on).
+
+    Returns the ``linking`` summary (method, threshold and how it was set, counts,
+    ``same_camera_links``, ``merges``: number of identity merges, 0 offline) plus
+    ``merge_events``, the merges themselves (see :func:`_link_incremental`), which the
+    caller moves to the result.
+    """
+    linkable = [t for t in tracklets if len(t) >= cfg.tracklets.min_length]
+    merges: list[dict[str, Any]] = []
+    lc = cfg.linking
+    threshold: dict[str, Any] = {}
+    if with_reid and lc.enabled and linkable and lc.mode == "incremental":
+        merges = _link_incremental(linkable, lc)
+        value = lc.threshold_fallback if lc.threshold == "auto" else lc.threshold
+        source = ThresholdChoice(float(value), "fixed").describe() if lc.threshold != "auto" else (
+            f"fallback: {value:g} (threshold 'auto' needs the whole run; incremental uses threshold_fallback)")
+        threshold = {"threshold": value, "threshold_source": source}
+        method = (f"incremental: each {lc.incremental_batch_s} s batch clustered with the identities near it, "
+                  f"cosine average linkage at {value:g}, ids decided {lc.decision_delay_s} s after a "
+                  "tracklet ends")
+    elif with_reid and lc.enabled and linkable:
+        res = link_tracklets_detailed(linkable, lc, frame_sizes)
+        method = f"k-reciprocal re-ranked (k1={res.k1}, k2={res.k2})" if res.k1 else "cosine"
+        if res.threshold is not None:
+            threshold = {"threshold": round(res.threshold.value, 4), "threshold_source": res.threshold.describe()}
+            method += f" distance, constrained average-linkage clustering at {res.threshold.value:.3g}"
+        if res.method == "sparse":
+            method = f"sparse ({res.num_candidate_pairs} candidate pairs) {method}"
+        method += f", same-camera links: {lc.same_camera}"
+    else:
+        linkable = []
+        why = "no ReID model" if not with_reid else "linking.enabled is false" if not lc.enabled else "no tracklets"
+        method = f"no linking ({why})"
+    # tracklets left out of linking get their own ids, after the linked ones, by start time
+    next_id = max((int(t.global_id or 0) for t in linkable), default=0) + 1
+    linked = {id(t) for t in linkable}
+    for t in sorted((t for t in tracklets if id(t) not in linked), key=lambda t: (t.start_time, t.camera_id)):
+        t.global_id = next_id
+        next_id += 1
+    return {
+        "method": method,
+        "mode": lc.mode,
+        **threshold,
+        **identity_counts(tracklets),
+        "same_camera_links": count_same_camera_links(tracklets),
+        "merges": len(merges),
+        "merge_events": merges,
+    }
+
+
+def _frame_sizes(result: RunResult) -> dict[str, tuple[float, float]]:
+    return {c.camera_id: (float(c.width), float(c.height)) for c in result.cameras.values() if c.width and c.height}
+
+
+def link_run(result: RunResult, cfg: MtmcConfig) -> LearnedTopology | None:
+    """Link ``result``'s tracklets (sets ``linking`` and ``merges``); returns the topology learned from them.
+
+    Offline with ReID and more than one camera, the camera topology is learned from the first
+    pass (:func:`trackers.linking.learn_topology.learn_topology`); with ``linking.learn_topology`` the
+    tracklets are then linked again under it, the config's own ``linking.topology`` entries winning.
+    """
+    with_reid = result.reid is not None
+    sizes = _frame_sizes(result)
+    tracklets = result.tracklets
+    result.linking = _link(tracklets, cfg, with_reid, sizes)
+    lc = cfg.linking
+    learned = None
+    if with_reid and lc.enabled and lc.mode == "offline" and len({t.camera_id for t in tracklets}) > 1:
+        learned = learn_topology(tracklets, max_distance=lc.learn_max_distance, min_pairs=lc.learn_min_pairs)
+        rules = learned.to_config()
+        if lc.learn_topology and rules:
+            topo = _merge_topology(rules, lc.topology)
+            second = cfg.model_copy(update={"linking": lc.model_copy(update={"topology": topo})})
+            for t in tracklets:
+                t.global_id = None
+            result.linking = _link(tracklets, second, with_reid, sizes)
+            result.linking["method"] += f"; second pass with the learned topology ({_pair_kinds(learned)})"
+    result.merges = result.linking.pop("merge_events")
+    return learned
+
+
+def _merge_topology(learned: dict[str, dict[str, Any]], own: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``linking.topology`` of the config plus the learned pairs it does not mention (in either order)."""
+    mine = set(validate_topology(own))
+    out = {a: dict(row) for a, row in own.items()}
+    for a, row in learned.items():
+        for b, rule in row.items():
+            if (min(a, b), max(a, b)) not in mine:
+                out.setdefault(a, {})[b] = rule
+    return out
+
+
+def _pair_kinds(learned: LearnedTopology) -> str:
+    known = [f"{a}-{b} {e.kind}" for (a, b), e in sorted(learned.pairs.items()) if e.kind != "unknown"]
+    return ", ".join(known) or "no pair known"
+
+
+def relink(result: RunResult, cfg: MtmcConfig) -> RunResult:
+    """Link a finished run's tracklets again, with ``cfg.linking``, without decoding anything.
+
+    The way to compare linking settings or modes (``linking.mode: offline`` vs
+    ``incremental``, a threshold, a topology) on the same input: per-camera
+    tracks and tracklet features stay those of ``result``. Tracklets are linked
+    only when the run had a ReID model.
+
+    Args:
+        result: a :class:`~pipeline.results.RunResult` of :func:`run` (not changed).
+        cfg: config whose ``linking`` and ``tracklets.min_length`` are used.
+
+    Returns:
+        A deep copy of ``result`` with new ``global_id`` s, ``linking`` summary,
+        ``merges`` and the ``linking`` section of ``config`` replaced; write it
+        with :mod:`pipeline.export` as :func:`run` would.
+
+    Raises:
+        ValueError: tracklet features disagree in length.
+    """
+    out = copy.deepcopy(result)
+    for t in out.tracklets:
+        t.global_id = None
+    link_run(out, cfg)
+    out.config = {**out.config, "linking": cfg.model_dump(by_alias=True)["linking"]}
+    return out
