@@ -134,12 +134,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, _run_overrides(args))
     check_output_dir(args.out, exist_ok=args.exist_ok)
     with GracefulStop(what="finishing the frames in flight, linking and writing partial results",
-                      before_exit=[remove_partial]) as stop:
+                      before_exit=[remove_partial]) as stop:  # held to the end: a late signal exits with 128+n
         result = run(args.inputs, cfg, out_dir=args.out, save_video=args.save_video, save_crops=args.save_crops,
                      stop=stop.event, progress=RunProgress(cfg.output.progress))
-    print(result.format_table(), flush=True)
-    print(f"wrote {_written(result.outputs)} in {args.out}", flush=True)
-    return _run_exit_code(result, stop.exit_code)
+        print(result.format_table(), flush=True)
+        print(f"wrote {_written(result.outputs)} in {args.out}", flush=True)
+        return _run_exit_code(result, stop.exit_code)
 
 
 def _written(outputs: list[str]) -> str:

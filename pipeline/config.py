@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.clock import format_utc, parse_time
 from pipeline.devices import check_device
 from pipeline.errors import ConfigError, first_line
 
@@ -394,6 +396,41 @@ class LiveConfig(_Strict):
     link_after_s: float | None = Field(
         3.0, gt=0.0, description="link a track still in view after this long (None: only when it ends)"
     )
+    retention_s: float | None = Field(
+        3600.0, gt=0.0, description="identities not seen for this long go to OUT/trajectories.jsonl and leave "
+                                    "memory (None: keep every identity in memory and in trajectories.json)"
+    )
+
+
+class CameraClockConfig(_Strict):
+    """One camera's place on the run's common clock (``cameras.<id>``; README "Cameras and time").
+
+    Give at most one of the two; without either, the container's ``creation_time`` is
+    used when it has one, else the camera is taken to start with the others.
+    """
+
+    time_offset_s: float | None = Field(
+        None, ge=0.0, allow_inf_nan=False,
+        description="common-clock time (s) of the camera's first frame: seconds after the earliest camera's start",
+    )
+    start_time: str | None = Field(
+        None, description="UTC of the camera's first frame, ISO 8601 (e.g. '2026-05-01T08:00:03.2Z')"
+    )
+
+    @field_validator("start_time", mode="before")
+    @classmethod
+    def _start_time(cls, value: Any) -> Any:
+        if isinstance(value, datetime):  # YAML reads an unquoted ISO time as a datetime
+            return format_utc(parse_time(value))
+        if isinstance(value, str):
+            parse_time(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CameraClockConfig:
+        if self.time_offset_s is not None and self.start_time is not None:
+            raise ValueError("give time_offset_s or start_time, not both (a start time fixes the offset)")
+        return self
 
 
 class MtmcConfig(_Strict):
@@ -407,6 +444,9 @@ class MtmcConfig(_Strict):
     linking: LinkConfig = LinkConfig()
     output: OutputConfig = OutputConfig()
     live: LiveConfig = LiveConfig()
+    cameras: dict[str, CameraClockConfig] = Field(
+        default_factory=dict, description="per camera id: time_offset_s or start_time (the common clock)"
+    )
 
 
 _HINT = "(see configs/default.yaml for valid keys and values)"
@@ -451,6 +491,9 @@ def _expected(err: Any) -> str | None:
 def _section_keys(path: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     model: Any = root
     for part in path:
+        if get_origin(model) is dict:  # cameras.<id>: the key is a name, the value a model
+            model = get_args(model)[1]
+            continue
         model = getattr(model, "model_fields", {}).get(part)
         model = model.annotation if model is not None else None
     fields = getattr(model, "model_fields", {})

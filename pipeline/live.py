@@ -21,9 +21,11 @@ The session's state (readers, stages, linker, events, stats) lives in
 :mod:`pipeline.live_session`; models are built as for ``mtmc run``
 (:func:`pipeline.models.build_models`); signals by :mod:`pipeline.signals`.
 
-Outputs in ``OUT``: ``events.jsonl`` (:mod:`pipeline.events`, flushed per line)
-and ``trajectories.json`` (the offline schema, rewritten atomically every
-``live.trajectories_every_s`` and at exit).
+Outputs in ``OUT``: ``events.jsonl`` (:mod:`pipeline.events`, flushed per line),
+``trajectories.json`` (the offline schema, rewritten atomically every
+``live.trajectories_every_s`` and at exit; the identities retained in memory)
+and ``trajectories.jsonl`` (identities not seen for ``live.retention_s``, one per
+line, appended as they leave memory: :meth:`~pipeline.live_session.LiveSession.retire`).
 """
 
 from __future__ import annotations
@@ -59,11 +61,12 @@ class LiveSummary:
         cameras: camera id → ``{"source", "state", "frames_in", "frames", "dropped", "reconnects", "tracks",
             "latency_p50_s", "latency_p95_s"}`` (frames decoded, processed, dropped; capture-to-event
             latency percentiles in seconds over the last 10 000 processed frames, ``None`` without any).
-        identities: global identities at exit.
+        identities: global identities in memory at exit (in ``trajectories.json``).
         events: event kind → count written.
         wall_s: seconds the session ran.
         interrupted: stopped by SIGINT/SIGTERM/SIGHUP (or the ``stop`` event).
         signum: the signal that stopped it, ``None`` otherwise (``mtmc live`` exits 128 + it).
+        flushed: identities flushed to ``trajectories.jsonl`` (``live.retention_s``) and dropped from memory.
     """
 
     cameras: dict[str, dict[str, Any]]
@@ -72,6 +75,7 @@ class LiveSummary:
     wall_s: float
     interrupted: bool
     signum: int | None = None
+    flushed: int = 0
 
     def format_table(self) -> str:
         """An aligned text table, one line per camera and a total line."""
@@ -81,7 +85,8 @@ class LiveSummary:
         for cid, c in self.cameras.items():
             lines.append(f"{cid[:20]:<20} {c['state']:<10} {c['frames_in']:>8} {c['frames']:>9} {c['dropped']:>8} "
                          f"{c['reconnects']:>6} {c['tracks']:>6}")
-        lines.append(f"{self.identities} identities in {self.wall_s:.1f}s; events: "
+        flushed = f" (+{self.flushed} flushed to trajectories.jsonl)" if self.flushed else ""
+        lines.append(f"{self.identities} identities{flushed} in {self.wall_s:.1f}s; events: "
                      + ", ".join(f"{k} {v}" for k, v in sorted(self.events.items())))
         return "\n".join(lines)
 
@@ -219,14 +224,15 @@ def _run_session(parsed: list[LiveSource], cfg: MtmcConfig, out: Path, models: M
             session.write_trajectories(final=True)
         finally:
             session.events.close()
+            session.close_files()
             signals.restore()
     cams = {}
     for cid, r in session.readers.items():
         cams[cid] = {"source": r.source.display, "state": r.state, "frames_in": r.frames_in,
                      "frames": session.stats.processed[cid], "dropped": r.dropped, "reconnects": r.reconnects,
-                     "tracks": len(session.done[cid])}
+                     "tracks": session.tracks_ended[cid]}
         lat = session.stats.recent[cid]
         cams[cid]["latency_p50_s"] = r3(np.percentile(lat, 50)) if lat else None
         cams[cid]["latency_p95_s"] = r3(np.percentile(lat, 95)) if lat else None
     return LiveSummary(cams, session.linker.num_identities, dict(session.events.counts), time.monotonic() - t0,
-                       interrupted, signals.signum)
+                       interrupted, signals.signum, session.flushed)

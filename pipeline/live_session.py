@@ -7,6 +7,7 @@ housekeeping, then close and write); :class:`LiveStats` makes the periodic ``sta
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import time
@@ -21,8 +22,9 @@ import numpy as np
 from pipeline.config import MtmcConfig
 from pipeline.detectors.base import Detector
 from pipeline.events import EventWriter
-from pipeline.export import write_trajectories
+from pipeline.export import identity_record, write_trajectories
 from pipeline.live_reader import LiveFrame, LiveReader, LiveSource
+from pipeline.redact import redact
 from pipeline.results import CameraResult, RunResult
 from pipeline.stages import CameraState, track_and_embed
 from pipeline.summary import identity_counts, merge_record, stage_timers
@@ -95,6 +97,9 @@ class LiveSession:
         self.t0 = t0
         self.log = log
         self.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        # Unix time of session time 0: absolute times are wall0 + session time (one monotonic clock, so the
+        # mapping holds across reconnects and is not moved by later NTP steps)
+        self.wall0 = time.time() - (time.monotonic() - t0)
         self.events = EventWriter(out_dir / "events.jsonl", t0)
         self.linker = IncrementalLinker(cfg.linking)
         self.wakeup = threading.Event()
@@ -111,6 +116,10 @@ class LiveSession:
         self.assigned: dict[tuple[str, int], int] = {}  # (camera, local id) → global id, once decided
         self.awaiting: dict[tuple[str, int], list[Tracklet]] = {}  # ended, id not decided yet
         self.merges: list[dict[str, Any]] = []  # identity_merged so far, as in trajectories.json
+        self.tracks_ended: dict[str, int] = dict.fromkeys(self.sources, 0)
+        self.flushed = 0  # identities written to trajectories.jsonl and dropped from memory
+        self._jsonl: Any = None  # OUT/trajectories.jsonl, opened (append) at the first flushed identity
+        self._next_retire = 0.0
         self.stats = LiveStats(self.readers)
         self.stages = stage_timers()
         self.max_batch = max(1, min(cfg.detector.batch, detector.max_batch))
@@ -177,6 +186,7 @@ class LiveSession:
         if not tracklets:
             return
         self._link(tracklets)
+        self.tracks_ended[cid] += len(tracklets)
         for tr in tracklets:
             self.done[cid].append(tr)
             self.early_linked.pop((cid, tr.local_id), None)
@@ -255,6 +265,56 @@ class LiveSession:
                     self.early_linked[(cid, snap.local_id)] = snap.global_id
         if self.cfg.linking.decision_delay_s > 0:
             self.flush_links(now)
+        if cfg.live.retention_s is not None and now >= self._next_retire:
+            self.retire(now)
+            self._next_retire = now + min(1.0, cfg.live.retention_s / 4)
+
+    def retire(self, now: float) -> list[int]:
+        """Flush the identities last seen more than ``live.retention_s`` before ``now`` (session clock, s).
+
+        Each goes, final, as one line to ``OUT/trajectories.jsonl`` (the format of an entry of
+        ``trajectories.json``'s ``identities``; appended and flushed per line, secrets masked), and
+        is dropped from memory: its tracklets, its merge records, the linker's identity
+        (:meth:`~trackers.linking.incremental.IncrementalLinker.forget`). Identities with a track
+        still in view or an id not yet decided stay. Returns the global ids flushed.
+        """
+        retention = self.cfg.live.retention_s
+        if retention is None:
+            return []
+        by_gid: dict[int, list[Tracklet]] = {}
+        for trs in self.done.values():
+            for tr in trs:
+                if tr.global_id is not None:
+                    by_gid.setdefault(self.linker.resolve(tr.global_id), []).append(tr)
+        old = [g for g, trs in by_gid.items() if max(t.end_time for t in trs) < now - retention]
+        if not old:
+            return []
+        merged_into = [self.linker.resolve(m["merged_into"]) for m in self.merges]
+        gone = set(self.linker.forget(old))
+        if not gone:
+            return []
+        if self._jsonl is None:
+            self._jsonl = (self.out_dir / "trajectories.jsonl").open("a", encoding="utf-8")
+        for gid in sorted(gone):
+            line = json.dumps(redact(identity_record(gid, by_gid[gid], self.wall0)), separators=(",", ":"),
+                              ensure_ascii=False)
+            self._jsonl.write(line + "\n")
+            self._jsonl.flush()  # one whole line at a time: a kill leaves at most a partial last line
+        dropped = {id(t) for g in gone for t in by_gid[g]}
+        for cid in self.done:
+            self.done[cid] = [t for t in self.done[cid] if id(t) not in dropped]
+        for g in gone:
+            for t in by_gid[g]:
+                self.assigned.pop((t.camera_id, int(t.local_id)), None)
+        self.merges = [m for m, into in zip(self.merges, merged_into, strict=True) if into not in gone]
+        self.flushed += len(gone)
+        return sorted(gone)
+
+    def close_files(self) -> None:
+        """Close ``trajectories.jsonl`` (idempotent; ``events.jsonl`` is closed by its writer)."""
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
 
     def trajectories(self, final: bool) -> RunResult:
         """A :class:`~pipeline.results.RunResult` of the tracklets so far (ended ones and linked open ones)."""
@@ -281,13 +341,14 @@ class LiveSession:
                            reid=self.extractor.name if self.extractor is not None else None, created=self.created,
                            merges=list(self.merges))
         result.linking = {"method": "incremental (live)", "mode": "incremental", "merges": len(self.merges),
-                          **identity_counts(result.tracklets)}
+                          **identity_counts(result.tracklets), "retention_s": self.cfg.live.retention_s,
+                          "flushed_identities": self.flushed}
         return result
 
     def write_trajectories(self, final: bool) -> None:
         """Rewrite ``OUT/trajectories.json`` atomically (temp file + rename) from :meth:`trajectories`."""
         t = time.perf_counter()
-        write_trajectories(self.trajectories(final), self.out_dir)
+        write_trajectories(self.trajectories(final), self.out_dir, utc_origin=self.wall0)
         self.stages["export"] += time.perf_counter() - t
 
     def close_all(self) -> None:

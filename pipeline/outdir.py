@@ -27,7 +27,8 @@ from pathlib import Path
 from pipeline.errors import OutputError
 
 LOCK_NAME = ".mtmc.lock"
-RUN_OUTPUTS = ("summary.json", "trajectories.json", "topology.yaml", "events.jsonl", "tracks")
+RUN_OUTPUTS = ("summary.json", "trajectories.json", "trajectories.jsonl", "topology.yaml", "events.jsonl",
+               "tracks")
 MIN_FREE_MB = 64.0
 
 try:

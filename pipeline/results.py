@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.clock import CameraClock, RunClock
 from pipeline.types import Tracklet, xyxy_to_tlwh
 
 
@@ -28,6 +29,7 @@ class CameraResult:
         tracklets: the camera's tracklets (local ids; ``global_id`` set after linking).
         status: ``"ok"``, ``"failed"`` or ``"interrupted"`` (the run was stopped before its end).
         error: one-line reason when failed (frames before the failure are kept).
+        clock: where the camera sits on the run's common clock (offline runs), else ``None``.
     """
 
     camera_id: str
@@ -40,6 +42,7 @@ class CameraResult:
     tracklets: list[Tracklet] = field(default_factory=list)
     status: str = "ok"
     error: str | None = None
+    clock: CameraClock | None = None
 
     @property
     def rows(self) -> np.ndarray:
@@ -81,6 +84,7 @@ class CameraResult:
             "boxes": self.num_boxes,
             "status": self.status,
             "error": self.error,
+            **({} if self.clock is None else {"clock": self.clock.to_dict()}),
         }
 
 
@@ -104,6 +108,7 @@ class RunResult:
         outputs: files and folders written, relative to the output folder (``summary.json``
             lists them; a rerun with ``--exist-ok`` removes them).
         output_errors: one line per output that could not be written.
+        clock: the cameras' common clock (offline runs; ``None`` in live mode).
     """
 
     cameras: dict[str, CameraResult]
@@ -118,6 +123,7 @@ class RunResult:
     interrupted: bool = False
     outputs: list[str] = field(default_factory=list)
     output_errors: list[str] = field(default_factory=list)
+    clock: RunClock | None = None
 
     @property
     def tracklets(self) -> list[Tracklet]:
@@ -157,6 +163,7 @@ class RunResult:
             "interrupted": self.interrupted,
             "outputs": list(self.outputs),
             "output_errors": list(self.output_errors),
+            **({} if self.clock is None else {"clock_origin": self.clock.utc(0.0)}),
             "config": self.config,
         }
 

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pipeline.clock import RunClock, resolve_clocks
 from pipeline.config import MtmcConfig
 from pipeline.crops import CropWriter
 from pipeline.detectors.base import Detector
@@ -26,7 +27,7 @@ from pipeline.progress import RunProgress, capped_total
 from pipeline.reader import CameraReader, EndOfStream
 from pipeline.results import CameraResult, RunResult
 from pipeline.run_linking import link_run, relink
-from pipeline.sources import CameraSpec, discover_cameras
+from pipeline.sources import CameraSpec, container_start_time, discover_cameras
 from pipeline.stages import CameraState, track_and_embed
 from pipeline.summary import stage_timers
 from pipeline.types import Frame
@@ -134,13 +135,14 @@ def run(
     specs = discover_cameras(list(inputs))
     runnable = _runnable(specs, cfg)
     models = build_models(cfg, {s.camera_id: s.path for s in runnable}, detector, extractor)
+    clock = set_clocks(specs, cfg, linked=len(runnable) > 1 and cfg.linking.enabled and models.extractor is not None)
     lock = OutputLock(out_dir, "mtmc run") if out_dir is not None else None
     try:
         if lock is not None:
             lock.acquire()
             clear_outputs(out_dir, keep=inputs)  # type: ignore[arg-type]
         crop_writer = CropWriter(Path(out_dir) / "crops") if save_crops and out_dir is not None else None
-        loop = _CameraLoop(specs, runnable, cfg, progress or RunProgress(cfg.output.progress))
+        loop = _CameraLoop(specs, runnable, cfg, progress or RunProgress(cfg.output.progress), clock)
         try:
             loop.drive(models, crop_writer, stop or threading.Event())
         except BaseException:  # keep what was computed, then let the run's own error through
@@ -174,6 +176,20 @@ def _finish_quietly(*args: Any) -> None:
         log.warning("partial outputs could not be written after the error (%s)", first_line(exc))
 
 
+def set_clocks(specs: list[CameraSpec], cfg: MtmcConfig, linked: bool) -> RunClock:
+    """Put every camera on the common clock (:mod:`pipeline.clock`): sets ``spec.time_offset_s``.
+
+    ``cfg.cameras`` first, else the container's ``creation_time`` (video files), else offset 0;
+    warnings for config entries of cameras the run lacks and, when ``linked``, for cameras
+    without clock information.
+    """
+    probed = {s.camera_id: container_start_time(s) for s in specs if s.camera_id not in cfg.cameras}
+    clock = resolve_clocks([s.camera_id for s in specs], cfg.cameras, probed, linked)
+    for s in specs:
+        s.time_offset_s = clock.offset(s.camera_id)
+    return clock
+
+
 def _runnable(specs: list[CameraSpec], cfg: MtmcConfig) -> list[CameraSpec]:
     use_pixels = not uses_mot_detections(cfg.detector.spec)
     runnable = [s for s in specs if not (use_pixels and s.kind == "detonly")]
@@ -188,7 +204,8 @@ def _runnable(specs: list[CameraSpec], cfg: MtmcConfig) -> list[CameraSpec]:
 class _CameraLoop:
     """The decode → detect → track → embed loop over all cameras of one run."""
 
-    def __init__(self, specs: list[CameraSpec], runnable: list[CameraSpec], cfg: MtmcConfig, progress: RunProgress):
+    def __init__(self, specs: list[CameraSpec], runnable: list[CameraSpec], cfg: MtmcConfig, progress: RunProgress,
+                 clock: RunClock | None = None):
         self.specs, self.runnable, self.cfg, self.progress = specs, runnable, cfg, progress
         self.states: dict[str, CameraState] = {}
         for s in specs:
@@ -202,6 +219,7 @@ class _CameraLoop:
                 )
         self.stages = stage_timers()
         self.interrupted = False
+        self.clock = clock
 
     def drive(self, models: Models, crop_writer: CropWriter | None, stop: threading.Event) -> None:
         """Process frames until every camera ends or ``stop`` is set; every camera is finished afterwards.
@@ -244,6 +262,9 @@ class _CameraLoop:
 
     def result(self, detector: str, reid: str | None, created: str) -> RunResult:
         """The run's :class:`~pipeline.results.RunResult` (not linked yet)."""
+        if self.clock is not None:
+            for cid, res in self.results.items():
+                res.clock = self.clock.cameras.get(cid)
         return RunResult(
             cameras={s.camera_id: self.results[s.camera_id] for s in self.specs},
             stages=self.stages,
@@ -253,6 +274,7 @@ class _CameraLoop:
             reid=reid,
             created=created,
             interrupted=self.interrupted,
+            clock=self.clock,
         )
 
 

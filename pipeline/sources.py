@@ -20,12 +20,14 @@ import logging
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 
 import av
 import cv2
 
+from pipeline.clock import parse_time
 from pipeline.errors import InputError, first_line
 from pipeline.mot_format import SeqInfo, read_seqinfo
 from pipeline.redact import mask_text
@@ -124,6 +126,8 @@ class CameraSpec:
         kind: ``"video"``, ``"images"`` or ``"detonly"``.
         seqinfo: parsed ``seqinfo.ini`` for MOTChallenge folders, else ``None``.
         video: the video file when ``kind == "video"``.
+        time_offset_s: added to every frame's timestamp: the common-clock time of the
+            camera's first frame (:mod:`pipeline.clock`; the runner sets it, 0 by default).
     """
 
     camera_id: str
@@ -131,6 +135,7 @@ class CameraSpec:
     kind: str
     seqinfo: SeqInfo | None = None
     video: Path | None = None
+    time_offset_s: float = 0.0
 
     @property
     def source(self) -> str:
@@ -293,22 +298,53 @@ def _detonly_frames(spec: CameraSpec) -> Iterator[Frame]:
         yield Frame(spec.camera_id, index, index / info.frame_rate, None, info.width, info.height)
 
 
+def _shifted(frames: Iterator[Frame], offset_s: float) -> Iterator[Frame]:
+    for frame in frames:
+        frame.timestamp += offset_s
+        yield frame
+
+
 def iter_frames(spec: CameraSpec) -> Iterator[Frame]:
     """Decode one camera's frames in order.
 
     Yields:
         :class:`~pipeline.types.Frame` with a 0-based index and a timestamp in
-        seconds from the first frame.
+        seconds on the run's common clock: seconds from the camera's first frame
+        plus ``spec.time_offset_s``.
 
     Raises:
         CameraError: the source cannot be opened or decoding fails part-way
             (frames yielded before stay valid).
     """
     if spec.kind == "video":
-        return _video_frames(spec)
-    if spec.kind == "images":
-        return _image_frames(spec)
-    return _detonly_frames(spec)
+        frames = _video_frames(spec)
+    elif spec.kind == "images":
+        frames = _image_frames(spec)
+    else:
+        frames = _detonly_frames(spec)
+    return _shifted(frames, spec.time_offset_s) if spec.time_offset_s else frames
+
+
+def container_start_time(spec: CameraSpec) -> datetime | None:
+    """UTC ``creation_time`` of a video camera's container (or its video stream) when PyAV exposes one.
+
+    ``None`` for image/det-only cameras, a file without the tag, an unparsable tag
+    (logged at debug level) or a file that cannot be opened (decoding reports that).
+    """
+    if spec.kind != "video" or spec.video is None:
+        return None
+    try:
+        with av.open(str(spec.video)) as c:
+            tags = [c.metadata, *(s.metadata for s in c.streams.video[:1])]
+    except (av.error.FFmpegError, OSError):
+        return None
+    for tag in (m.get("creation_time") for m in tags):
+        if tag:
+            try:
+                return parse_time(tag)
+            except ValueError:
+                log.debug("%s: creation_time %r is not ISO 8601; ignored", spec.camera_id, tag)
+    return None
 
 
 def probe_fps(spec: CameraSpec) -> float:

@@ -19,7 +19,8 @@ class Frame:
     Attributes:
         camera_id: sanitised camera id (see :func:`pipeline.sources.sanitize_camera_id`).
         index: 0-based frame index within the camera (MOTChallenge frame = index + 1).
-        timestamp: presentation time in seconds from the start of the stream.
+        timestamp: seconds on the run's common clock: presentation time from the start of
+            the stream plus the camera's clock offset (0 unless set, :mod:`pipeline.clock`).
         image: H×W×3 ``uint8`` BGR array, or ``None`` for sources without pixels
             (a MOTChallenge sequence used with its ``det.txt`` only).
         width: frame width in pixels (also set when ``image`` is ``None``).
@@ -112,7 +113,8 @@ class Tracklet:
         camera_id: camera the track was seen in.
         local_id: the camera tracker's id (from 1, per camera).
         frames: T ``int64`` 0-based frame indices, increasing.
-        timestamps: T ``float64`` seconds from the start of the camera's stream.
+        timestamps: T ``float64`` seconds on the common clock (from the start of the camera's
+            stream plus its clock offset; see :class:`Frame`).
         boxes: T×4 ``float32`` ``xyxy`` boxes, pixels.
         scores: T ``float32`` detection scores.
         feature: D ``float32`` L2-normalised mean of the kept per-frame ReID

@@ -31,6 +31,12 @@ part is at least ``min_size`` (default 8) pixels wide and high; it is then clipp
 the crop. A person half out of the view therefore disappears from that camera's gt,
 as a detector would usually miss them too.
 
+``--offsets K1,K2,...`` (one whole number per camera, in layout order) makes cameras that
+start at different times: camera i loses its first Ki source frames, as a file that began
+Ki frames later would (its video, gt and det start at the source's frame Ki+1, numbered
+from 1 again), and ``OUT/mtmc.yaml`` gets the matching clock config,
+``cameras: {<camera>: {time_offset_s: Ki / fps}}``, for ``mtmc run OUT --config OUT/mtmc.yaml``.
+
 ``--jitter`` gives every camera a deterministic (``--seed``) colour/brightness change:
 per BGR channel ``out = clip(gain * in + bias)`` with ``gain`` uniform in
 ``1 ± 0.2`` and ``bias`` uniform in ``± 20`` grey levels, so appearance differs
@@ -250,6 +256,35 @@ def _source_frames(seq_dir: Path, max_frames: int | None) -> tuple[Iterator[np.n
     return frames(), fps
 
 
+def cut_rows(rows: np.ndarray, k: int) -> np.ndarray:
+    """MOTChallenge rows of a camera that started ``k`` frames later: rows of frames > ``k``, renumbered from 1."""
+    r = np.asarray(rows, dtype=np.float64)
+    out = r[r[:, 0] > k].copy()
+    out[:, 0] -= k
+    return out
+
+
+def _check_offsets(offsets: Sequence[int] | None, crops: Sequence[Crop]) -> list[int]:
+    if offsets is None:
+        return [0] * len(crops)
+    ks = [int(k) for k in offsets]
+    if len(ks) != len(crops):
+        raise InputError(f"--offsets gives {len(ks)} values for {len(crops)} cameras "
+                         f"({', '.join(c.name for c in crops)}): give one per camera, in that order")
+    if any(k < 0 for k in ks):
+        raise InputError(f"--offsets must be whole numbers of frames >= 0, got {','.join(map(str, ks))}")
+    return ks
+
+
+def write_clock_config(path: Path, crops: Sequence[Crop], cuts: Sequence[int], fps: float) -> None:
+    """Write the scene's clock config: ``cameras: {<camera>: {time_offset_s: k / fps}}`` (YAML)."""
+    lines = ["# clock of this scene (scripts/make_multicam.py --offsets): camera i lost its first k_i frames",
+             "cameras:"]
+    lines += [f"  {c.name}: {{time_offset_s: {round(k / fps, 9)!r}}}  # {k} frames"
+              for c, k in zip(crops, cuts, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def _write_seqinfo(path: Path, name: str, fps: float, length: int, crop: Crop) -> None:
     rate = f"{int(fps)}" if float(fps).is_integer() else f"{fps:g}"
     path.write_text(
@@ -270,6 +305,7 @@ def make_multicam(
     min_size: float = 8.0,
     codec: str | None = None,
     overwrite: bool = False,
+    offsets: Sequence[int] | None = None,
 ) -> list[CameraReport]:
     """Write a multi-camera scene (one MOTChallenge sequence folder per crop) from one sequence.
 
@@ -285,6 +321,9 @@ def make_multicam(
         min_visible, min_size: box rule, see :func:`crop_rows`.
         codec: PyAV encoder name; default :func:`pipeline.video_writer.pick_codec`.
         overwrite: replace existing camera folders' files instead of refusing.
+        offsets: frames cut from the start of each camera (layout order); camera i then
+            starts at source frame ``offsets[i] + 1`` (renumbered 1) and ``out_dir/mtmc.yaml``
+            gets the matching ``cameras.<id>.time_offset_s`` (:func:`write_clock_config`).
 
     Returns:
         One :class:`CameraReport` per camera, in layout order.
@@ -292,7 +331,8 @@ def make_multicam(
     Raises:
         InputError: ``seq_dir`` is not a sequence with gt and pixels, ``max_frames`` < 1,
             the layout is invalid, a camera folder already exists (without ``overwrite``),
-            the source yields no frame, or ``codec`` cannot be opened.
+            the source yields no frame, ``codec`` cannot be opened, or ``offsets`` has the wrong
+            length, a negative value or one that leaves a camera no frame.
         CameraError: decoding the source fails.
     """
     src = Path(seq_dir)
@@ -313,6 +353,7 @@ def make_multicam(
         raise InputError(f"{src}: no frame could be read")
     frame_size = (first.shape[1], first.shape[0])
     crops = crop_layout(*frame_size, layout)
+    cuts = _check_offsets(offsets, crops)
     for c in crops:
         folder = out / c.name
         if folder.exists() and any(folder.iterdir()) and not overwrite:
@@ -332,6 +373,8 @@ def make_multicam(
         img: np.ndarray | None = first
         while img is not None:
             for k, (c, w) in enumerate(zip(crops, writers, strict=True)):
+                if n < cuts[k]:  # this camera starts later
+                    continue
                 part = img[c.y0:c.y1, c.x0:c.x1]
                 w.write(_apply_jitter(part, *gains[k]) if gains else part)
             n += 1
@@ -340,18 +383,22 @@ def make_multicam(
         for w in writers:
             w.close()
 
+    if max(cuts) >= n:
+        raise InputError(f"--offsets {max(cuts)} leaves a camera no frame (the source has {n}): cut fewer frames")
     reports = []
-    for c in crops:
+    for c, k in zip(crops, cuts, strict=True):
         folder = out / c.name
-        rows = crop_rows(gt[gt[:, 0] <= n], c, frame_size, min_visible, min_size)
+        rows = cut_rows(crop_rows(gt[gt[:, 0] <= n], c, frame_size, min_visible, min_size), k)
         write_mot_txt(folder / "gt" / "gt.txt", rows)
-        _write_seqinfo(folder / "seqinfo.ini", c.name, fps, n, c)
+        _write_seqinfo(folder / "seqinfo.ini", c.name, fps, n - k, c)
         det_boxes = None
         if det is not None:
-            drows = crop_rows(det[det[:, 0] <= n], c, frame_size, min_visible, min_size)
+            drows = cut_rows(crop_rows(det[det[:, 0] <= n], c, frame_size, min_visible, min_size), k)
             write_mot_txt(folder / "det" / "det.txt", drows)
             det_boxes = len(drows)
-        reports.append(CameraReport(c, folder, n, len(rows), {int(i) for i in rows[:, 1]}, det_boxes=det_boxes))
+        reports.append(CameraReport(c, folder, n - k, len(rows), {int(i) for i in rows[:, 1]}, det_boxes=det_boxes))
+    if offsets is not None:
+        write_clock_config(out / "mtmc.yaml", crops, cuts, fps)
     for r in reports:
         others = set().union(*(o.gt_ids for o in reports if o is not r))
         r.shared_ids = r.gt_ids & others
@@ -428,7 +475,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="and when its visible part is at least this many pixels wide and high (default 8)")
     p.add_argument("--codec", help="PyAV encoder (default libx264 when available, else mpeg4)")
     p.add_argument("--overwrite", action="store_true", help="overwrite existing camera folders")
+    p.add_argument("--offsets", type=_offsets_arg, metavar="K1,K2,...",
+                   help="cameras that start later: cut the first Ki frames of camera i (layout order) and write "
+                        "the matching cameras.<id>.time_offset_s to OUT/mtmc.yaml")
     return p
+
+
+def _offsets_arg(text: str) -> list[int]:
+    try:
+        return [int(k) for k in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers of frames, comma-separated, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -439,11 +496,16 @@ def main(argv: list[str] | None = None) -> int:
         reports = make_multicam(
             args.sequence, args.out, args.layout, jitter=args.jitter, seed=args.seed, max_frames=args.max_frames,
             min_visible=args.min_visible, min_size=args.min_size, codec=codec, overwrite=args.overwrite,
+            offsets=args.offsets,
         )
     except (InputError, CameraError) as exc:
         print(f"make_multicam: error: {exc}", file=sys.stderr)
         return 2
     print(format_table(reports))
+    if args.offsets is not None:
+        clock = args.out / "mtmc.yaml"
+        print(f"cameras start {args.offsets} frames late; their offsets are in {clock}: pass --config {clock} "
+              "to mtmc run (without it the cameras are taken to start together)")
     print(f"codec {codec}; wrote {args.out}/<camera>/ (video, seqinfo.ini, gt/gt.txt); "
           f"next: mtmc run {args.out} -o RUN && mtmc eval --gt {args.out} --pred RUN")
     return 0

@@ -292,7 +292,8 @@ def test_second_signal_on_a_real_run_leaves_only_whole_files(tmp_path: Path) -> 
     time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 143, stderr
+    # 143 from our handler; -15 (the shell's 143 too) when the second signal lands after it is gone at exit
+    assert proc.returncode in (143, -signal.SIGTERM), stderr
     assert not list(out.glob(".*.tmp"))
     for f in out.glob("*.json"):
         json.loads(f.read_text())  # whole files only (or none, when the second signal came first)

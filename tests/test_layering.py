@@ -20,7 +20,7 @@ from conftest import REPO
 
 PACKAGES = ("pipeline", "reid", "trackers")
 BASE = frozenset({"pipeline.types", "pipeline.errors", "pipeline.config", "pipeline.onnx_session",
-                  "pipeline.devices", "pipeline.atomic", "pipeline.redact", "pipeline.vectors"})
+                  "pipeline.devices", "pipeline.atomic", "pipeline.redact", "pipeline.vectors", "pipeline.clock"})
 MAX_BODY_LINES = 80
 
 

@@ -78,7 +78,7 @@ def test_trajectories_json_is_schema_valid_and_consistent(tud_run: tuple[Path, P
     scene, out = tud_run
     doc = json.loads((out / "trajectories.json").read_text())
     jsonschema.validate(doc, trajectories_schema())
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == "1.1"
     assert [c["id"] for c in doc["cameras"]] == ["dj_left", "dj_right", "ov_left", "ov_right"]
     assert all(c["fps"] == 25 and c["frames"] == 179 for c in doc["cameras"])
     assert doc["run"]["models"]["reid"].endswith("osnet_x0_25_msmt17.onnx")

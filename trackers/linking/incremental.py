@@ -26,8 +26,13 @@ its id, the other identities in it are merged into it (``identity_merged``).
 A cluster without an identity is a new identity. Constraints (same camera
 overlapping in time, ``max_gap_s``, ``window_s``, topology;
 :class:`trackers.linking.topology.PairRules`) are checked against every member of an
-identity. Identities silent for longer than ``window_s`` leave the gallery,
-which bounds memory and search time of a days-long live run.
+identity. Identities silent for longer than ``window_s`` leave the gallery
+(they can still be merged into by a member's later snapshot), and
+:meth:`IncrementalLinker.forget` removes identities for good (live mode's
+``live.retention_s``), which bounds memory and search time of a days-long
+live run: the gallery holds one row per identity *present* (rows are reused),
+not per id ever given, and the member tables are compacted once most of
+their rows belong to forgotten identities.
 
 Deferred decisions (``linking.decision_delay_s``, default 10 s): a tracklet
 gets its id only once the stream clock (the latest ``end_time`` added, or the
@@ -159,8 +164,12 @@ class IncrementalLinker:
         self._member_feat: list[np.ndarray | None] = []
         self._by_key: dict[tuple[str, int], int] = {}
         self._dim: int | None = None
-        self._gallery = np.zeros((0, 0), dtype=np.float32)  # slot = global id; row = mean feature
-        self._in_gallery = np.zeros(0, dtype=bool)
+        self._gallery = np.zeros((0, 0), dtype=np.float32)  # row = mean feature of the identity in that slot
+        self._slot_gid = np.full(0, -1, dtype=np.int64)  # slot -> global id, -1 = free
+        self._slot_of: dict[int, int] = {}  # global id -> its gallery slot
+        self._free: list[int] = []  # free slots below _rows
+        self._rows = 0  # slots ever used (high-water mark)
+        self._dead = 0  # member rows of forgotten identities (compacted away when they are the majority)
         self._node_label: list[int] = []
         self._pending: dict[int, list[Tracklet]] = {}  # member -> its snapshots, waiting for a decision
         self._open: set[int] = set()  # members added with still_open=True and not yet ended
@@ -182,6 +191,12 @@ class IncrementalLinker:
         """
         if not 1 <= global_id < self._next_id:
             raise KeyError(f"global id {global_id} was never assigned")
+        gid = self._root(global_id)
+        if gid not in self._ids:
+            raise KeyError(f"global id {global_id} was forgotten (IncrementalLinker.forget, live.retention_s)")
+        return gid
+
+    def _root(self, global_id: int) -> int:
         while global_id in self._parent:
             global_id = self._parent[global_id]
         return global_id
@@ -277,6 +292,51 @@ class IncrementalLinker:
         """Tracklets added but not yet given a global id (``decision_delay_s`` not passed)."""
         return len(self._pending)
 
+    @property
+    def gallery_size(self) -> int:
+        """Identities in the gallery (searchable by new tracklets) now."""
+        return len(self._slot_of)
+
+    def busy(self, global_id: int) -> bool:
+        """True when identity ``global_id`` (resolved) has a member still open or still pending."""
+        ident = self._ids.get(self.resolve(global_id))
+        return ident is not None and any(m in self._open or m in self._pending for m in ident.members)
+
+    def forget(self, global_ids: Sequence[int]) -> list[int]:
+        """Remove identities for good: from the gallery, the identity table and the member tables.
+
+        Each id is resolved first (an id merged away forgets its survivor).
+        Identities that are :meth:`busy` (a member still open or pending) are kept.
+        Afterwards :meth:`resolve` of a forgotten id, or of any id merged into it,
+        raises ``KeyError``; a later tracklet of the same person can no longer
+        join it and starts a new identity (a new global id); a tracklet re-added
+        with a forgotten ``(camera_id, local_id)`` is a new member.
+
+        Returns:
+            The surviving ids forgotten, sorted (ids merged into them are forgotten with them).
+
+        Raises:
+            KeyError: an id was never assigned or is already forgotten.
+        """
+        gone = sorted({self.resolve(int(g)) for g in global_ids})
+        gone = [g for g in gone if not self.busy(g)]
+        if not gone:
+            return []
+        dead = set(gone)
+        for g in gone:
+            ident = self._ids.pop(g)
+            self._drop(g)
+            for k in ident.members:
+                self._member_feat[k] = None
+                self._member_gid[k] = -1
+            self._dead += len(ident.members)
+        # links into a forgotten identity: an id maps to a forgotten one iff its chain ends there
+        self._parent = {c: p for c, p in self._parent.items() if self._root(c) not in dead}
+        self._by_key = {key: k for key, k in self._by_key.items() if self._member_gid[k] != -1}
+        if self._dead > 1024 and 2 * self._dead > len(self._member_gid):
+            self._compact()
+        return gone
+
     # ------------------------------------------------------------------ internals
 
     def _decide(self, due_by: float) -> list[LinkEvent]:
@@ -346,7 +406,7 @@ class IncrementalLinker:
         if self._dim is None:
             self._dim = f.size
             self._gallery = np.zeros((16, f.size), dtype=np.float32)
-            self._in_gallery = np.zeros(16, dtype=bool)
+            self._slot_gid = np.full(16, -1, dtype=np.int64)
         elif f.size != self._dim:
             raise ValueError(
                 f"tracklet features disagree in length: {self._dim} vs {f.size} "
@@ -358,21 +418,46 @@ class IncrementalLinker:
         gid = ident.gid
         if self._dim is None:
             return
-        if gid >= len(self._gallery):
-            cap = max(2 * len(self._gallery), gid + 1)
-            self._gallery = np.resize(self._gallery, (cap, self._dim))
-            self._gallery[len(self._in_gallery):] = 0.0
-            self._in_gallery = np.concatenate([self._in_gallery, np.zeros(cap - len(self._in_gallery), bool)])
-        if ident.n_feat and ident.feat_sum is not None:
-            self._gallery[gid] = ident.feat_sum / ident.n_feat
-            self._in_gallery[gid] = True
-        else:
+        if not (ident.n_feat and ident.feat_sum is not None):
             self._drop(gid)
+            return
+        slot = self._slot_of.get(gid)
+        if slot is None:
+            if self._free:
+                slot = self._free.pop()
+            else:
+                if self._rows == len(self._gallery):
+                    cap = max(16, 2 * self._rows)
+                    self._gallery = np.resize(self._gallery, (cap, self._dim))
+                    self._gallery[self._rows:] = 0.0
+                    self._slot_gid = np.concatenate([self._slot_gid, np.full(cap - self._rows, -1, np.int64)])
+                slot = self._rows
+                self._rows += 1
+            self._slot_of[gid] = slot
+            self._slot_gid[slot] = gid
+        self._gallery[slot] = ident.feat_sum / ident.n_feat
 
     def _drop(self, gid: int) -> None:
-        if gid < len(self._gallery):
-            self._gallery[gid] = 0.0
-            self._in_gallery[gid] = False
+        """Take identity ``gid`` out of the gallery (its slot becomes free)."""
+        slot = self._slot_of.pop(gid, None)
+        if slot is not None:
+            self._gallery[slot] = 0.0
+            self._slot_gid[slot] = -1
+            self._free.append(slot)
+
+    def _compact(self) -> None:
+        """Drop the member rows of forgotten identities and renumber the others (indices stay in order)."""
+        keep = np.flatnonzero(np.array(self._member_gid, dtype=np.int64) != -1)
+        new_of = {int(k): i for i, k in enumerate(keep)}
+        self._rules.keep(keep)
+        self._member_gid = [self._member_gid[k] for k in keep]
+        self._member_feat = [self._member_feat[k] for k in keep]
+        for ident in self._ids.values():
+            ident.members = [new_of[k] for k in ident.members]
+        self._by_key = {key: new_of[k] for key, k in self._by_key.items()}
+        self._pending = {new_of[k]: v for k, v in self._pending.items()}
+        self._open = {new_of[k] for k in self._open}
+        self._dead = 0
 
     def _set_interval(self, k: int, t: Tracklet, still_open: bool) -> None:
         """Member ``k``'s interval for the time rules: ``[start, end]``, or ``[start, ∞)`` while still open."""
@@ -385,24 +470,25 @@ class IncrementalLinker:
     def _retire(self, before: float) -> None:
         """Identities whose last member ended before ``before`` (s) and has none still open leave the gallery."""
         for ident in self._ids.values():
-            if (ident.last_end < before and ident.gid < len(self._in_gallery) and self._in_gallery[ident.gid]
+            if (ident.last_end < before and ident.gid in self._slot_of
                     and not any(m in self._open for m in ident.members)):
                 self._drop(ident.gid)
 
     def _retrieve(self, queries: np.ndarray) -> list[list[tuple[int, float]]]:
         """Top ``cfg.candidates`` gallery ``(id, inner product)`` per query (Q×D normalised).
 
-        Searches the gallery array in place (no copy): rows of ids that are not in
-        the gallery are zero, score 0 and are dropped (a match needs ``1 - ip ≤ threshold``)."""
-        top = min(self._next_id, len(self._gallery))
-        if top == 0 or not self._in_gallery[:top].any():
+        Searches the gallery array in place (no copy): free slots are zero, score 0 and
+        are dropped (a match needs ``1 - ip ≤ threshold``)."""
+        top = self._rows
+        if not self._slot_of:
             return [[] for _ in range(len(queries))]
         import faiss
 
         k = min(self.cfg.candidates, top)
         ip, nn = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), self._gallery[:top], k,
                            metric=faiss.METRIC_INNER_PRODUCT)
-        return [[(int(x), float(v)) for x, v in zip(row, sc, strict=True) if x >= 0 and self._in_gallery[x]]
+        gids = self._slot_gid
+        return [[(int(gids[x]), float(v)) for x, v in zip(row, sc, strict=True) if x >= 0 and gids[x] >= 0]
                 for row, sc in zip(nn, ip, strict=True)]
 
     def _cluster_batch(self, ks: list[int], feats: list[np.ndarray]) -> tuple[list[int], list[_Identity]]:
@@ -443,7 +529,7 @@ class IncrementalLinker:
 
     def _active(self, gid: int) -> bool:
         """False for an identity retired from the gallery (silent for longer than ``window_s``)."""
-        return self.cfg.window_s is None or (gid < len(self._in_gallery) and bool(self._in_gallery[gid]))
+        return self.cfg.window_s is None or gid in self._slot_of
 
     def _join(self, ident: _Identity, k: int, f: np.ndarray | None, t: Tracklet) -> None:
         ident.members.append(k)

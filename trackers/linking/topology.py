@@ -136,6 +136,17 @@ class PairRules:
         """Change the time interval (seconds) of item ``k``."""
         self._buf[0][k], self._buf[1][k] = start, end
 
+    def keep(self, idx: np.ndarray) -> None:
+        """Keep only items ``idx`` (increasing indices), renumbered ``0 … len(idx)-1``; memory is released.
+
+        Same-camera grants (:meth:`allow_same_camera`) are dropped: their indices no longer hold.
+        """
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        self._buf = tuple(b[idx].copy() for b in self._buf)  # type: ignore[assignment]
+        self._n = len(idx)
+        self._allowed_same = np.zeros(0, dtype=np.int64)
+        self._views()
+
     @classmethod
     def from_tracklets(
         cls,
