@@ -21,7 +21,9 @@ Every block runs in ``TMP/mtmc`` (the repository root is the working directory a
 ``../shared`` is the sibling folder), in README order, one bash process per block, so
 each block sees what the earlier ones wrote (``scenes/``, ``runs/`` …) and the checkout
 itself is never written to. ``python`` and ``mtmc`` are those of the interpreter running
-this script (its ``bin/`` folder comes first on ``PATH``).
+this script (its ``bin/`` folder comes first on ``PATH``). ``OMP_WAIT_POLICY=PASSIVE`` is
+set unless already set (OpenMP threads sleep while they wait: the same results, and torch
+stays fast on a machine shared with other jobs).
 
 How blocks are made short. Before a block runs, each of its commands (backslash
 continuations joined) is rewritten:
@@ -369,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    # OpenMP threads sleep instead of spinning while they wait: on a shared machine (CI, other jobs)
+    # torch's spinning threads made the torch ReID commands 10-20x slower; results are the same
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     shortened = "as written" if args.full else (
         f"--max-frames {args.max_frames}, live --duration {args.duration:g}, reid train --epochs {args.epochs}")
     print(f"check_readme: {len(blocks)} runnable blocks of {args.readme.name} in {work} ({shortened})", flush=True)
