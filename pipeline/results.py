@@ -168,21 +168,39 @@ class RunResult:
         }
 
     def format_table(self) -> str:
-        """A short aligned text table, one line per camera and a total line."""
+        """A short aligned text table, one line per camera and a total line.
+
+        The status column holds ``ok``, ``interrupted`` or ``failed: <reason>``; a camera's
+        error starts with its id (``"<camera_id>: …"``, as on stderr), which the table's
+        camera column already shows, so the reason is given without that prefix.
+        """
         head = f"{'camera':<24} {'frames':>7} {'tracks':>7} {'boxes':>7}  status"
         lines = [head, "-" * len(head)]
         for c in self.cameras.values():
-            status = c.status if c.error is None else f"{c.status}: {c.error}"
+            status = c.status if c.error is None else f"{c.status}: {_without_camera_prefix(c.error, c.camera_id)}"
             lines.append(f"{c.camera_id[:24]:<24} {c.frames:>7} {c.num_tracks:>7} {c.num_boxes:>7}  {status}")
         fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.stages.items())
         lines.append(
-            f"{len(self.cameras)} cameras, {self.frames} frames in {self.wall_s:.1f}s ({fps:.1f} frames/s); {stages}"
+            f"{_count(len(self.cameras), 'camera')}, {_count(self.frames, 'frame')} in {self.wall_s:.1f}s "
+            f"({fps:.1f} frames/s); {stages}"
         )
         if self.linking:
             lk = self.linking
             lines.append(
-                f"{lk.get('tracklets', 0)} tracklets -> {lk.get('identities', 0)} identities "
+                f"{_count(lk.get('tracklets', 0), 'tracklet')} -> "
+                f"{_count(lk.get('identities', 0), 'identity', 'identities')} "
                 f"({lk.get('cross_camera_identities', 0)} seen by several cameras); {lk.get('method', '')}"
             )
         return "\n".join(lines)
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    """``"1 camera"``, ``"0 cameras"``, ``"2 identities"``: ``n`` and the noun in the right number."""
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def _without_camera_prefix(error: str, camera_id: str) -> str:
+    """``error`` without a leading ``"<camera_id>: "`` (camera errors name their camera first)."""
+    prefix = f"{camera_id}: "
+    return error[len(prefix):] if error.startswith(prefix) else error

@@ -51,6 +51,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -506,9 +507,34 @@ def main(argv: list[str] | None = None) -> int:
         clock = args.out / "mtmc.yaml"
         print(f"cameras start {args.offsets} frames late; their offsets are in {clock}: pass --config {clock} "
               "to mtmc run (without it the cameras are taken to start together)")
-    print(f"codec {codec}; wrote {args.out}/<camera>/ (video, seqinfo.ini, gt/gt.txt); "
-          f"next: mtmc run {args.out} -o RUN && mtmc eval --gt {args.out} --pred RUN")
+    print(f"codec {codec}; wrote {args.out}/<camera>/ (video, seqinfo.ini, gt/gt.txt)")
+    print(next_hint(args.out))
     return 0
+
+
+def next_hint(scene: Path) -> str:
+    """The "next:" lines: the ``mtmc run`` and ``mtmc eval`` commands for ``scene``, copyable as they stand.
+
+    With ``../shared/models`` beside the checkout (the project's real models) the run names
+    them, so it works offline; otherwise it uses the default models, which download on first use.
+    """
+    run_dir = Path("runs") / scene.name
+    models = REPO.parent / "shared" / "models"
+    detector, reid = models / "yolox_nano.onnx", models / "osnet_x0_25_msmt17.onnx"
+    run = f"mtmc run {scene} -o {run_dir}"
+    if detector.is_file() and reid.is_file():
+        run += f" --detector yolox:{_shown(detector)} --reid {_shown(reid)}"
+        note = ""
+    else:
+        note = ("\n      (default models yolo11n.pt and osnet_x0_25_msmt17: downloaded on first use; "
+                "offline, add --detector and --reid with local models)")
+    return f"next: {run} && mtmc eval --gt {scene} --pred {run_dir} --cross-camera{note}"
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below its parent (``../shared/…``), else absolute."""
+    rel = os.path.relpath(path, Path.cwd())
+    return rel if not rel.startswith("../..") else str(path)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,15 @@
 
 ultralytics is imported lazily (it takes seconds to import). Weights named but
 absent locally are downloaded by ultralytics; a failed download becomes a
-one-line :class:`~pipeline.errors.ModelError`.
+one-line :class:`~pipeline.errors.ModelError`. ultralytics' own logging (its
+settings banner on first import, download progress and retries, model
+summaries) is turned off unless ``YOLO_VERBOSE`` is set, so that nothing comes
+before our one-line errors; set ``YOLO_VERBOSE=True`` to see it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,22 @@ from pipeline.errors import ModelError, first_line
 from pipeline.types import Detections, Frame
 
 DEFAULT_IMGSZ = 640
+
+
+def _import_quiet_yolo() -> Any:
+    """``ultralytics.YOLO``, imported with ultralytics' logging off unless the user set ``YOLO_VERBOSE``.
+
+    ``YOLO_VERBOSE=False`` must be in the environment before the first import (the
+    settings banner is logged at import time); when ultralytics was imported
+    earlier in the process, its logger is lowered to errors instead.
+    """
+    user_choice = "YOLO_VERBOSE" in os.environ
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    from ultralytics import YOLO
+
+    if not user_choice:
+        logging.getLogger("ultralytics").setLevel(logging.ERROR)
+    return YOLO
 
 
 def _load_failure_message(spec: str, exc: BaseException) -> str:
@@ -57,7 +77,7 @@ class UltralyticsDetector(Detector):
 
     def __init__(self, cfg: DetectorConfig) -> None:
         try:
-            from ultralytics import YOLO
+            YOLO = _import_quiet_yolo()  # noqa: N806 - the class, as ultralytics names it
         except ImportError as exc:  # pragma: no cover - ultralytics is a dependency
             raise ModelError(
                 f"cannot load detector {cfg.spec!r}: ultralytics is not installed ({exc})"
