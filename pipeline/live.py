@@ -48,6 +48,7 @@ from pipeline.live_reader import LiveSource, parse_sources
 from pipeline.live_session import LiveSession, r3
 from pipeline.models import Models, build_models, uses_mot_detections
 from pipeline.outdir import OutputLock, check_output_dir, clear_outputs
+from pipeline.results import count_noun
 from pipeline.signals import GracefulStop
 from pipeline.types import Frame
 from reid.extractor import FeatureExtractor
@@ -86,7 +87,7 @@ class LiveSummary:
             lines.append(f"{cid[:20]:<20} {c['state']:<10} {c['frames_in']:>8} {c['frames']:>9} {c['dropped']:>8} "
                          f"{c['reconnects']:>6} {c['tracks']:>6}")
         flushed = f" (+{self.flushed} flushed to trajectories.jsonl)" if self.flushed else ""
-        lines.append(f"{self.identities} identities{flushed} in {self.wall_s:.1f}s; events: "
+        lines.append(f"{count_noun(self.identities, 'identity', 'identities')}{flushed} in {self.wall_s:.1f}s; events: "
                      + ", ".join(f"{k} {v}" for k, v in sorted(self.events.items())))
         return "\n".join(lines)
 

@@ -182,20 +182,20 @@ class RunResult:
         fps = self.frames / self.wall_s if self.wall_s > 0 else 0.0
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.stages.items())
         lines.append(
-            f"{_count(len(self.cameras), 'camera')}, {_count(self.frames, 'frame')} in {self.wall_s:.1f}s "
+            f"{count_noun(len(self.cameras), 'camera')}, {count_noun(self.frames, 'frame')} in {self.wall_s:.1f}s "
             f"({fps:.1f} frames/s); {stages}"
         )
         if self.linking:
             lk = self.linking
             lines.append(
-                f"{_count(lk.get('tracklets', 0), 'tracklet')} -> "
-                f"{_count(lk.get('identities', 0), 'identity', 'identities')} "
+                f"{count_noun(lk.get('tracklets', 0), 'tracklet')} -> "
+                f"{count_noun(lk.get('identities', 0), 'identity', 'identities')} "
                 f"({lk.get('cross_camera_identities', 0)} seen by several cameras); {lk.get('method', '')}"
             )
         return "\n".join(lines)
 
 
-def _count(n: int, singular: str, plural: str | None = None) -> str:
+def count_noun(n: int, singular: str, plural: str | None = None) -> str:
     """``"1 camera"``, ``"0 cameras"``, ``"2 identities"``: ``n`` and the noun in the right number."""
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
