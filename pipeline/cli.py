@@ -22,6 +22,7 @@ import yaml
 
 from pipeline.atomic import remove_partial
 from pipeline.cli_reid import add_reid_parser, run_reid
+from pipeline.cli_report import add_report_options, add_report_parsers, cmd_report, cmd_search, write_report
 from pipeline.errors import MtmcError
 from pipeline.redact import mask_text, redact
 from pipeline.results import RunResult
@@ -53,6 +54,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true",
                      help="no progress bars (terminal) and no progress lines (otherwise, every 10 s on stderr)")
     run.add_argument("--exist-ok", action="store_true", help=_EXIST_OK_HELP)
+    run.add_argument("--report", action="store_true", help="also write OUT/report.html (see mtmc report)")
+    add_report_options(run)
 
     live = sub.add_parser(
         "live",
@@ -86,6 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
 
     add_reid_parser(sub)
+    add_report_parsers(sub)
 
     cfg = sub.add_parser("config", help="print the effective config as YAML")
     cfg.add_argument("--config", type=Path, metavar="FILE", help="YAML config to merge over the defaults")
@@ -139,7 +143,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      stop=stop.event, progress=RunProgress(cfg.output.progress))
         print(result.format_table(), flush=True)
         print(f"wrote {_written(result.outputs)} in {args.out}", flush=True)
-        return _run_exit_code(result, stop.exit_code)
+        code = _run_exit_code(result, stop.exit_code)
+        if args.report and code in (EXIT_OK, EXIT_CAMERA_FAILED) and not stop.event.is_set():
+            write_report(args.out, args)
+        return code
 
 
 def _written(outputs: list[str]) -> str:
@@ -241,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mtmc`` console script; returns the exit code."""
     args = _build_parser().parse_args(argv)
     _setup_logging()
-    handlers = {"run": _cmd_run, "live": _cmd_live, "eval": _cmd_eval, "reid": run_reid, "config": _cmd_config}
+    handlers = {"run": _cmd_run, "live": _cmd_live, "eval": _cmd_eval, "reid": run_reid, "config": _cmd_config,
+                "report": cmd_report, "search": cmd_search}
     handler = handlers[args.command]
     try:
         return handler(args)

@@ -9,8 +9,9 @@
   folder. The kernel drops the lock when its process dies, so a stale lock file
   of a dead process is simply taken over.
 * :func:`clear_outputs` removes the previous run's outputs first (those its
-  ``summary.json`` lists under ``outputs``, else the fixed names below), never a
-  path holding one of this run's inputs and never other files.
+  ``summary.json`` lists under ``outputs``, else the fixed names below, and always
+  ``report.html`` / ``report/`` made from it), never a path holding one of this
+  run's inputs and never other files.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from pipeline.errors import OutputError
 
 LOCK_NAME = ".mtmc.lock"
 RUN_OUTPUTS = ("summary.json", "trajectories.json", "trajectories.jsonl", "topology.yaml", "events.jsonl",
-               "tracks")
+               "features.npz", "tracks")
+DERIVED = ("report.html", "report")  # made later from a run's outputs (mtmc report): stale once it is replaced
 MIN_FREE_MB = 64.0
 
 try:
@@ -180,8 +182,9 @@ def _previous_outputs(out: Path) -> list[str]:
     except (OSError, ValueError, AttributeError):
         listed = None
     if isinstance(listed, list) and all(isinstance(x, str) for x in listed):
-        return listed
-    return [n for n in RUN_OUTPUTS if n != "tracks"] + [f"tracks/{p.name}" for p in (out / "tracks").glob("*.txt")]
+        return listed + [d for d in DERIVED if d not in listed]
+    fixed = [n for n in RUN_OUTPUTS if n != "tracks"]
+    return list(DERIVED) + fixed + [f"tracks/{p.name}" for p in (out / "tracks").glob("*.txt")]
 
 
 def _inside(path: Path, root: Path) -> bool:

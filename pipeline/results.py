@@ -109,6 +109,8 @@ class RunResult:
             lists them; a rerun with ``--exist-ok`` removes them).
         output_errors: one line per output that could not be written.
         clock: the cameras' common clock (offline runs; ``None`` in live mode).
+        link_distances: ``(camera_id, local_id)`` → the tracklet's smallest linking distance to
+            a tracklet of another camera (offline linking; kept in ``features.npz`` for the report).
     """
 
     cameras: dict[str, CameraResult]
@@ -124,6 +126,7 @@ class RunResult:
     outputs: list[str] = field(default_factory=list)
     output_errors: list[str] = field(default_factory=list)
     clock: RunClock | None = None
+    link_distances: dict[tuple[str, int], float] = field(default_factory=dict)
 
     @property
     def tracklets(self) -> list[Tracklet]:

@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from pipeline.config import LinkConfig, MtmcConfig
 from pipeline.results import RunResult
@@ -58,6 +59,7 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
     """
     linkable = [t for t in tracklets if len(t) >= cfg.tracklets.min_length]
     merges: list[dict[str, Any]] = []
+    nearest: dict[tuple[str, int], float] = {}
     lc = cfg.linking
     threshold: dict[str, Any] = {}
     if with_reid and lc.enabled and linkable and lc.mode == "incremental":
@@ -71,6 +73,7 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
                   "tracklet ends")
     elif with_reid and lc.enabled and linkable:
         res = link_tracklets_detailed(linkable, lc, frame_sizes)
+        nearest = nearest_other_camera(res.distance, linkable)
         method = f"k-reciprocal re-ranked (k1={res.k1}, k2={res.k2})" if res.k1 else "cosine"
         if res.threshold is not None:
             threshold = {"threshold": round(res.threshold.value, 4), "threshold_source": res.threshold.describe()}
@@ -96,7 +99,36 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
         "same_camera_links": count_same_camera_links(tracklets),
         "merges": len(merges),
         "merge_events": merges,
+        "nearest_distances": nearest,
     }
+
+
+def nearest_other_camera(distance: np.ndarray | sparse.csr_matrix | None, tracklets: list[Tracklet]
+                         ) -> dict[tuple[str, int], float]:
+    """Per tracklet, the smallest linking distance to a tracklet of another camera.
+
+    Args:
+        distance: N×N distances the linker clustered on (:attr:`LinkResult.distance`: dense
+            ``float32`` with ``NaN`` for tracklets without a feature, or sparse candidate pairs).
+        tracklets: the N tracklets, in the matrix's order.
+
+    Returns:
+        ``(camera_id, local_id)`` → distance, for tracklets with at least one other-camera
+        distance (the report's histogram of linking distances).
+    """
+    if distance is None or not tracklets:
+        return {}
+    cams = np.array([t.camera_id for t in tracklets])
+    if sparse.issparse(distance):
+        coo = distance.tocoo()
+        other = cams[coo.row] != cams[coo.col]
+        best = np.full(len(tracklets), np.inf)
+        np.minimum.at(best, coo.row[other], coo.data[other])
+    else:
+        d = np.where(cams[:, None] != cams[None, :], np.asarray(distance, np.float64), np.nan)
+        d = np.where(np.isnan(d), np.inf, d)
+        best = d.min(axis=1)
+    return {(t.camera_id, int(t.local_id)): float(b) for t, b in zip(tracklets, best, strict=True) if np.isfinite(b)}
 
 
 def _frame_sizes(result: RunResult) -> dict[str, tuple[float, float]]:
@@ -127,6 +159,7 @@ def link_run(result: RunResult, cfg: MtmcConfig) -> LearnedTopology | None:
             result.linking = _link(tracklets, second, with_reid, sizes)
             result.linking["method"] += f"; second pass with the learned topology ({_pair_kinds(learned)})"
     result.merges = result.linking.pop("merge_events")
+    result.link_distances = result.linking.pop("nearest_distances")
     return learned
 
 

@@ -21,6 +21,7 @@ from pipeline.crops import CropWriter
 from pipeline.detectors.base import Detector
 from pipeline.errors import InputError, first_line
 from pipeline.export import write_summary, write_tracks, write_trajectories
+from pipeline.feature_store import FEATURES_FILE, FeatureStore
 from pipeline.models import Models, build_models, uses_mot_detections
 from pipeline.outdir import OutputLock, clear_outputs
 from pipeline.progress import RunProgress, capped_total
@@ -283,6 +284,9 @@ def _write_outputs(result: RunResult, out: Path, specs: list[CameraSpec], learne
     """Write every output that can be written; each one that cannot is named in ``result.output_errors``."""
     t = time.perf_counter()
     steps: list[tuple[str, Callable[[], object]]] = [("tracks/", lambda: write_tracks(result, out))]
+    if result.reid is not None:
+        steps.append((FEATURES_FILE, lambda: FeatureStore.from_tracklets(
+            result.tracklets, str(result.reid), result.link_distances).save(out / FEATURES_FILE)))
     if learned is not None:
         steps.append(("topology.yaml", lambda: write_topology_yaml(out / "topology.yaml", learned)))
     if crop_writer is not None:
@@ -310,5 +314,5 @@ def _attempt(result: RunResult, path: Path, fn: Callable[[], object]) -> None:
 def _listed_outputs(out: Path, result: RunResult) -> list[str]:
     """What this run wrote, relative to ``out`` (``summary.json`` lists it; ``--exist-ok`` removes it)."""
     names = [f"tracks/{c}.txt" for c in result.cameras]
-    names += ["topology.yaml", "videos", "crops", "trajectories.json"]
+    names += [FEATURES_FILE, "topology.yaml", "videos", "crops", "trajectories.json"]
     return [n for n in names if (out / n).exists()] + ["summary.json"]

@@ -100,6 +100,8 @@ class _OpenTrack:
     num_features: int = 0
     fallback_sum: np.ndarray | None = None  # features of boxes that failed the filter (see TrackletConfig.fallback)
     num_fallback: int = 0
+    feature_frames: list[int] = field(default_factory=list)
+    fallback_frames: list[int] = field(default_factory=list)
     last_embed_time: float = -np.inf
     boxes_seen: int = 0
 
@@ -204,14 +206,16 @@ class TrackletBuilder:
                 if good[i]:
                     tr.feature_sum = f.astype(np.float64) if tr.feature_sum is None else tr.feature_sum + f
                     tr.num_features += 1
+                    tr.feature_frames.append(frame.index)
                 elif self.cfg.fallback and self.cfg.embed_policy == "quality":  # embedded: passed the relaxed filter
                     tr.fallback_sum = f.astype(np.float64) if tr.fallback_sum is None else tr.fallback_sum + f
                     tr.num_fallback += 1
+                    tr.fallback_frames.append(frame.index)
 
     def _tracklet(self, tid: int, tr: _OpenTrack) -> Tracklet:
         feat = None
-        total, count = (tr.feature_sum, tr.num_features) if tr.feature_sum is not None else (
-            tr.fallback_sum, tr.num_fallback)
+        total, count, used = (tr.feature_sum, tr.num_features, tr.feature_frames) if tr.feature_sum is not None \
+            else (tr.fallback_sum, tr.num_fallback, tr.fallback_frames)
         if total is not None:
             feat = l2_normalize(total, dtype=np.float32) if np.any(total) else None
         frames, times, boxes, scores = interpolate_gaps(
@@ -226,6 +230,7 @@ class TrackletBuilder:
             scores=scores,
             feature=feat,
             num_features=count if feat is not None else 0,
+            feature_frames=np.asarray(used if feat is not None else [], np.int64),
         )
 
     def finish(self) -> list[Tracklet]:

@@ -121,6 +121,8 @@ class Tracklet:
             features, or ``None`` when no crop passed the quality filter.
         num_features: how many per-frame features went into ``feature``.
         global_id: cross-camera identity (from 1), ``None`` before linking.
+        feature_frames: ``num_features`` ``int64`` 0-based frame indices of the crops whose
+            features went into ``feature`` (the report shows these crops).
     """
 
     camera_id: str
@@ -132,6 +134,7 @@ class Tracklet:
     feature: np.ndarray | None = None
     num_features: int = 0
     global_id: int | None = None
+    feature_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def start_time(self) -> float:
