@@ -12,6 +12,7 @@ from pipeline.atomic import remove_partial
 from pipeline.errors import MtmcError
 from pipeline.signals import GracefulStop
 
+METRIC_LOSSES = ("triplet", "contrastive", "improved_triplet", "quadruplet", "msml")  # reid.metric_losses (no torch)
 LAYOUTS = ["market1501", "dukemtmcreid", "msmt17", "cuhk03", "mars", "generic"]
 
 
@@ -64,7 +65,11 @@ def add_reid_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--schedule", choices=["step", "cosine"], help="learning-rate schedule (default step)")
     tr.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs (default 10)")
     tr.add_argument("--milestones", type=int, nargs="+", help="step schedule epochs (default 40 70)")
-    tr.add_argument("--soft-margin", action="store_true", help="soft-margin triplet loss")
+    tr.add_argument("--metric-loss", choices=list(METRIC_LOSSES),
+                    help="metric loss beside the ID loss (default triplet): triplet = batch-hard (Hermans et al. "
+                         "2017), contrastive (Hadsell et al. 2006), improved_triplet (Cheng et al. 2016), "
+                         "quadruplet (Chen et al. 2017), msml = margin sample mining (Xiao et al. 2017)")
+    tr.add_argument("--soft-margin", action="store_true", help="soft-margin triplet loss (--metric-loss triplet)")
     tr.add_argument("--aligned", action="store_true", help="add the AlignedReID local branch")
     tr.add_argument("--mutual", action="store_true", help="mutual learning of two models")
     tr.add_argument("--eval-every", type=int, help="evaluate every N epochs (default 10; 0 = never)")
@@ -133,7 +138,7 @@ def _train(args: argparse.Namespace) -> int:
     for key, val in (("init_weights", args.init), ("epochs", args.epochs), ("p", args.p), ("k", args.k),
                      ("lr", args.lr), ("schedule", args.schedule), ("warmup_epochs", args.warmup_epochs),
                      ("eval_every", args.eval_every), ("resume", args.resume), ("device", args.device),
-                     ("seed", args.seed)):
+                     ("seed", args.seed), ("metric_loss", args.metric_loss)):
         if val is not None:
             over[key] = val
     if args.milestones:

@@ -77,6 +77,7 @@ from torch.utils.data import DataLoader
 from pipeline.errors import InputError
 from reid.checkpoint import load_checkpoint, make_checkpoint, restore, save
 from reid.datasets import ReidDataset
+from reid.metric_losses import METRIC_LOSSES
 from reid.sampler import PKSampler
 from reid.train_config import TrainConfig, default_config
 from reid.train_data import TrainImageDataset, build_transform
@@ -98,8 +99,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 METRIC_COLUMNS = (
-    "epoch", "step", "loss", "loss_id", "loss_triplet", "loss_local", "loss_kl", "loss_metric", "lr",
-    "rank1", "mAP", "seconds",
+    "epoch", "step", "loss", "loss_id", *(f"loss_{name}" for name in METRIC_LOSSES), "loss_local", "loss_kl",
+    "loss_metric", "lr", "rank1", "mAP", "seconds",
 )
 """Columns of ``metrics.csv`` (empty cells where a value does not apply)."""
 

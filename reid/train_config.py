@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.config import format_validation_error
 from pipeline.devices import check_device
@@ -40,8 +40,12 @@ class TrainConfig(BaseModel):
         schedule: ``'step'`` (×``gamma`` at each of ``milestones``, epochs) or ``'cosine'``
             (from ``lr`` after warm-up to ``min_lr_factor·lr`` at the last epoch).
         label_smoothing: ε of the label-smoothed cross-entropy, in [0, 1].
-        triplet_margin: hinge margin (feature units). soft_margin: use ``log(1+exp(·))`` instead.
-        id_weight / triplet_weight / local_weight / kl_weight / metric_weight: loss weights.
+        metric_loss: the metric loss beside the ID loss, one of :data:`reid.metric_losses.METRIC_LOSSES`
+            (``triplet``, ``contrastive``, ``improved_triplet``, ``quadruplet``, ``msml``; see that module).
+        triplet_margin: hinge margin of ``triplet``, ``quadruplet`` (α1) and ``msml`` (feature units).
+        soft_margin: use ``log(1+exp(·))`` instead of the hinge (``triplet`` only).
+        id_weight / triplet_weight / local_weight / kl_weight / metric_weight: loss weights (triplet_weight
+            weighs the metric loss, whichever it is).
         aligned: add the AlignedReID local branch. local_stripes: H. local_dim: channels after the 1×1 conv.
         mutual: train two networks with mutual learning.
         amp: float16 autocast + gradient scaling; used only on CUDA devices.
@@ -77,6 +81,7 @@ class TrainConfig(BaseModel):
     gamma: float = Field(0.1, gt=0.0)
     min_lr_factor: float = Field(0.01, ge=0.0, le=1.0)
     label_smoothing: float = Field(0.1, ge=0.0, le=1.0)
+    metric_loss: Literal["triplet", "contrastive", "improved_triplet", "quadruplet", "msml"] = "triplet"
     triplet_margin: float = Field(TRIPLET_MARGIN, ge=0.0)
     soft_margin: bool = False
     id_weight: float = Field(1.0, ge=0.0)
@@ -111,6 +116,13 @@ class TrainConfig(BaseModel):
         if value not in ARCHS:
             raise ValueError(f"arch {value!r} is not one of {', '.join(ARCHS)}")
         return value
+
+    @model_validator(mode="after")
+    def _metric_loss_options(self) -> TrainConfig:
+        if self.metric_loss != "triplet" and (self.soft_margin or self.aligned):
+            opt = "soft_margin" if self.soft_margin else "aligned"
+            raise ValueError(f"{opt} needs metric_loss 'triplet', not {self.metric_loss!r}")
+        return self
 
     @field_validator("input_hw")
     @classmethod

@@ -17,8 +17,8 @@ from reid.losses import (
     metric_mutual_loss,
     mutual_kl_loss,
     pairwise_euclidean,
-    triplet_hard_loss,
 )
+from reid.metric_losses import METRIC_LOSSES, metric_loss
 from reid.train_config import TrainConfig
 from reid.weights import ARCHS, build_torch_model, load_state_dict_file
 
@@ -153,22 +153,23 @@ def build_train_net(cfg: TrainConfig, num_classes: int) -> ReidTrainNet:
 
 
 def _net_losses(cfg: TrainConfig, out: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """ID (label-smoothed CE), triplet and, with the local branch, the AlignedReID local loss (float32)."""
+    """ID (label-smoothed CE), the metric loss (``loss_<cfg.metric_loss>``) and, with the local branch,
+    the AlignedReID local loss (float32)."""
     logits, feat = out["logits"].float(), out["feat"].float()
     losses = {"loss_id": label_smoothing_cross_entropy(logits, labels, cfg.label_smoothing)}
     if "local" in out:
         g, loc = aligned_triplet_loss(feat, out["local"].float(), labels, cfg.triplet_margin, cfg.soft_margin)
         losses["loss_triplet"], losses["loss_local"] = g, loc
     else:
-        dist = pairwise_euclidean(feat, feat)
-        losses["loss_triplet"] = triplet_hard_loss(dist, labels, cfg.triplet_margin, cfg.soft_margin)
+        losses[f"loss_{cfg.metric_loss}"] = metric_loss(cfg.metric_loss, feat, labels, cfg.triplet_margin,
+                                                        cfg.soft_margin)
     return losses
 
 
 def _weighted(cfg: TrainConfig, losses: dict[str, torch.Tensor]) -> torch.Tensor:
     weights = {
-        "loss_id": cfg.id_weight, "loss_triplet": cfg.triplet_weight, "loss_local": cfg.local_weight,
-        "loss_kl": cfg.kl_weight, "loss_metric": cfg.metric_weight,
+        "loss_id": cfg.id_weight, "loss_local": cfg.local_weight, "loss_kl": cfg.kl_weight,
+        "loss_metric": cfg.metric_weight, **{f"loss_{name}": cfg.triplet_weight for name in METRIC_LOSSES},
     }
     return sum(weights[k] * v for k, v in losses.items())  # type: ignore[return-value]
 
