@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from pipeline.atomic import remove_partial
+from pipeline.cli_adapt import add_adapt_parser, cmd_adapt
 from pipeline.cli_reid import add_reid_parser, run_reid
 from pipeline.cli_report import add_report_options, add_report_parsers, cmd_report, cmd_search, write_report
 from pipeline.errors import MtmcError
@@ -90,6 +91,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_reid_parser(sub)
     add_report_parsers(sub)
+    add_adapt_parser(sub)
 
     cfg = sub.add_parser("config", help="print the effective config as YAML")
     cfg.add_argument("--config", type=Path, metavar="FILE", help="YAML config to merge over the defaults")
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     _setup_logging()
     handlers = {"run": _cmd_run, "live": _cmd_live, "eval": _cmd_eval, "reid": run_reid, "config": _cmd_config,
-                "report": cmd_report, "search": cmd_search}
+                "report": cmd_report, "search": cmd_search, "adapt": cmd_adapt}
     handler = handlers[args.command]
     try:
         return handler(args)

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.atomic import remove_partial
+from pipeline.cli_adapt import METRIC_LOSSES
 from pipeline.errors import MtmcError
 from pipeline.signals import GracefulStop
 
-METRIC_LOSSES = ("triplet", "contrastive", "improved_triplet", "quadruplet", "msml")  # reid.metric_losses (no torch)
 LAYOUTS = ["market1501", "dukemtmcreid", "msmt17", "cuhk03", "mars", "generic"]
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -323,6 +323,27 @@ def iter_frames(spec: CameraSpec) -> Iterator[Frame]:
     else:
         frames = _detonly_frames(spec)
     return _shifted(frames, spec.time_offset_s) if spec.time_offset_s else frames
+
+
+def frames_at(spec: CameraSpec, indices: Iterable[int]) -> Iterator[Frame]:
+    """Decode one camera once, up to the last of ``indices``, and yield only those frames (0-based, in order).
+
+    Raises:
+        CameraError: as :func:`iter_frames`.
+    """
+    wanted = set(int(i) for i in indices)
+    if not wanted:
+        return
+    last = max(wanted)
+    frames = iter_frames(spec)
+    try:
+        for frame in frames:
+            if frame.index > last:
+                break
+            if frame.index in wanted:
+                yield frame
+    finally:
+        frames.close()  # type: ignore[attr-defined]  # a video's container is closed at once
 
 
 def container_start_time(spec: CameraSpec) -> datetime | None:

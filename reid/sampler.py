@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -27,17 +27,24 @@ class PKSampler(Sampler[int]):
     sampler with the same seed repeats the same sequence of epochs;
     :meth:`set_epoch` chooses the epoch explicitly (e.g. when resuming).
 
+    With ``neighbours`` (hard negatives: label → labels of identities easily confused with
+    it, e.g. tracklets seen by one camera at the same time), each batch starts from the next
+    unused identity of the shuffle and takes up to ``P // 2`` of its unused neighbours
+    before filling up from the shuffle, so confusable identities meet in one batch.
+
     Args:
         labels: identity label of every dataset item (hashable, e.g. ``int`` person ids).
         p: identities per batch (P ≥ 1).
         k: images per identity (K ≥ 1).
         seed: random seed.
+        neighbours: optional hard negatives per label (labels absent from ``labels`` are ignored).
 
     Raises:
         ValueError: P or K < 1, or fewer than P identities.
     """
 
-    def __init__(self, labels: Sequence[object], p: int, k: int, seed: int = 0) -> None:
+    def __init__(self, labels: Sequence[object], p: int, k: int, seed: int = 0,
+                 neighbours: Mapping[object, Sequence[object]] | None = None) -> None:
         if p < 1 or k < 1:
             raise ValueError(f"P and K must be ≥ 1, got P={p}, K={k}")
         by_id: dict[object, list[int]] = {}
@@ -51,6 +58,9 @@ class PKSampler(Sampler[int]):
         self.epoch = 0
         self._ids = list(by_id)
         self._items = [np.asarray(by_id[i], dtype=np.int64) for i in self._ids]
+        pos = {label: i for i, label in enumerate(self._ids)}
+        self._neighbours = None if neighbours is None else [
+            [pos[n] for n in neighbours.get(label, ()) if n in pos and n != label] for label in self._ids]
 
     @property
     def batches_per_epoch(self) -> int:
@@ -69,6 +79,8 @@ class PKSampler(Sampler[int]):
         """
         rng = np.random.default_rng((self.seed, self.epoch if epoch is None else int(epoch)))
         order = rng.permutation(len(self._ids))
+        if self._neighbours is not None:
+            order = self._neighbour_order(order, rng)
         out: list[list[int]] = []
         for b in range(self.batches_per_epoch):
             batch: list[int] = []
@@ -78,6 +90,26 @@ class PKSampler(Sampler[int]):
                 batch.extend(int(i) for i in pick)
             out.append(batch)
         return out
+
+    def _neighbour_order(self, order: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``order`` regrouped so that each run of P identities holds a seed and up to P // 2 of its neighbours."""
+        assert self._neighbours is not None
+        used = np.zeros(len(order), bool)
+        out: list[int] = []
+        queue = iter(order.tolist())
+        while len(out) < self.batches_per_epoch * self.p:
+            seed = next(i for i in queue if not used[i])
+            group = [seed]
+            used[seed] = True
+            near = [n for n in rng.permutation(self._neighbours[seed]).tolist() if not used[n]]
+            for n in near[: self.p // 2]:
+                group.append(n)
+                used[n] = True
+            rest = [i for i in order.tolist() if not used[i]][: self.p - len(group)]
+            for i in rest:
+                used[i] = True
+            out += group + rest
+        return np.asarray(out, np.int64)
 
     def __iter__(self) -> Iterator[int]:
         batches = self.batches()

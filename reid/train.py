@@ -65,6 +65,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,7 @@ class _Run:
                                self.cfg, self.data.pids)
 
 
-def _setup(cfg: TrainConfig, dataset: ReidDataset) -> _Run:
+def _setup(cfg: TrainConfig, dataset: ReidDataset, hard_negatives: Mapping[int, Sequence[int]] | None = None) -> _Run:
     from reid.torch_backend import resolve_device
 
     _seed_all(cfg.seed)
@@ -194,7 +195,10 @@ def _setup(cfg: TrainConfig, dataset: ReidDataset) -> _Run:
     data = TrainImageDataset(dataset.train, build_transform(cfg.input_hw, train=True))
     if data.num_classes < cfg.p:
         raise InputError(f"the train split has {data.num_classes} identities; P={cfg.p} needs at least that many")
-    sampler = PKSampler(data.labels, cfg.p, cfg.k, seed=cfg.seed)
+    cls = {pid: i for i, pid in enumerate(data.pids)}
+    neighbours = None if hard_negatives is None else {
+        cls[a]: [cls[b] for b in bs if b in cls] for a, bs in hard_negatives.items() if a in cls}
+    sampler = PKSampler(data.labels, cfg.p, cfg.k, seed=cfg.seed, neighbours=neighbours)
     loader = DataLoader(
         data, batch_size=cfg.p * cfg.k, sampler=sampler, drop_last=True, num_workers=cfg.num_workers,
         pin_memory=device.type == "cuda", persistent_workers=False,
@@ -275,7 +279,8 @@ def _finish_epoch(run: _Run, sums: dict[str, float], batches: int, lr: float, t0
     return row
 
 
-def train(cfg: TrainConfig, dataset: ReidDataset, stop: threading.Event | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, dataset: ReidDataset, stop: threading.Event | None = None,
+          hard_negatives: Mapping[int, Sequence[int]] | None = None) -> dict[str, Any]:
     """Train ``cfg.arch`` on ``dataset.train`` and evaluate on its query/gallery (module docstring).
 
     Args:
@@ -285,6 +290,7 @@ def train(cfg: TrainConfig, dataset: ReidDataset, stop: threading.Event | None =
         stop: when set (SIGTERM, Ctrl-C: :class:`pipeline.signals.GracefulStop`), training
             ends after the batch in flight: ``last.pth`` (resumable; the epoch restarts) and
             ``model.pth`` are written and the result says ``interrupted``.
+        hard_negatives: person id → person ids to put in its batches (see :class:`~reid.sampler.PKSampler`).
 
     Returns:
         ``{"out_dir", "model_path", "epochs", "step", "num_classes", "best_map", "best_epoch",
@@ -296,7 +302,7 @@ def train(cfg: TrainConfig, dataset: ReidDataset, stop: threading.Event | None =
         ModelError: init/resume weights missing or not fitting; a resume checkpoint of
             another architecture or class count.
     """
-    run = _setup(cfg, dataset)
+    run = _setup(cfg, dataset, hard_negatives)
     stop = stop or threading.Event()
     history: list[dict[str, Any]] = []
     while run.epoch < cfg.epochs and not stop.is_set():

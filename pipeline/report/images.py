@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.errors import InputError, first_line
 from pipeline.report.run_view import Identity, RunView
-from pipeline.sources import CameraError, CameraSpec, discover_cameras, iter_frames
+from pipeline.sources import CameraError, CameraSpec, discover_cameras, frames_at
 from pipeline.types import Frame
 from pipeline.video_writer import draw_boxes
 
@@ -88,7 +88,12 @@ def choose_crops(identity: Identity, max_crops: int) -> dict[str, list[tuple[int
     return out
 
 
-def _camera_spec(cam: dict) -> CameraSpec:
+def camera_spec(cam: dict) -> CameraSpec:
+    """The :class:`CameraSpec` of a ``summary.json`` camera entry (its ``source`` found again).
+
+    Raises:
+        InputError: the source is gone or holds no camera.
+    """
     specs = discover_cameras([cam["source"]])
     match = [s for s in specs if s.camera_id == cam["id"]] or specs
     return match[0]
@@ -141,17 +146,9 @@ def _cut_camera(cam: dict, wanted: dict[int, list[tuple[int, np.ndarray, float]]
                 thumb_width: int) -> None:
     if cam.get("kind") == "detonly":
         raise InputError("the camera had detections only, no pixels")
-    last = max([*wanted, thumb[0] if thumb else -1])
-    if last < 0:
-        return
-    frames = iter_frames(_camera_spec(cam))
-    try:
-        for frame in frames:
-            if frame.index > last or frame.image is None:
-                break
+    for frame in frames_at(camera_spec(cam), [*wanted, *([thumb[0]] if thumb else [])]):
+        if frame.image is not None:
             _cut_frame(frame, cam["id"], wanted.get(frame.index, []), thumb, pics, crop_height, thumb_width)
-    finally:
-        frames.close()  # type: ignore[attr-defined]  # closes the container of a video at once
 
 
 def _cut_frame(frame: Frame, cam: str, wanted: list[tuple[int, np.ndarray, float]],

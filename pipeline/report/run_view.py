@@ -29,6 +29,7 @@ class Segment:
         camera: camera id. local_id: the camera tracker's id.
         start_time, end_time: seconds on the run's common clock.
         frames: T ``int64`` 0-based frame indices of the camera. boxes: T×4 ``float32`` ``xyxy`` pixels.
+        scores: T ``float32`` detection scores.
         feature_frames: ``int64`` frames whose crops made the tracklet's feature (empty without one).
         nearest_distance: smallest linking distance to another camera's tracklet (``None``: none).
     """
@@ -39,6 +40,7 @@ class Segment:
     end_time: float
     frames: np.ndarray
     boxes: np.ndarray
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     feature_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     nearest_distance: float | None = None
 
@@ -126,6 +128,7 @@ def _segment(raw: dict[str, Any], features: dict[tuple[str, int], tuple[np.ndarr
         end_time=float(raw.get("clock_end_time", raw["end_time"])),
         frames=np.array([b["frame"] for b in boxes], np.int64),
         boxes=np.array([b["xyxy"] for b in boxes], np.float32).reshape(-1, 4),
+        scores=np.array([b.get("score", 1.0) for b in boxes], np.float32),
         feature_frames=ff, nearest_distance=near,
     )
 
