@@ -33,7 +33,7 @@ continuations joined) is rewritten:
 * any command with ``--max-frames M`` (``mtmc run``, ``scripts/benchmark_pipeline.py``)
   gets ``min(M, N)``;
 * ``mtmc live … --duration S`` gets ``min(S, --duration)`` (default 6 s);
-* ``mtmc reid train … --epochs E`` gets ``min(E, --epochs)`` (default 1);
+* ``mtmc reid train … --epochs E`` and ``mtmc adapt … --epochs E`` get ``min(E, --epochs)`` (default 1);
 * in a ``python`` block, ``"max_frames": M`` (a config override) gets ``min(M, N)``.
 
 ``--full`` runs the commands exactly as written (minutes, not seconds).
@@ -211,7 +211,7 @@ def shorten_command(command: str, limits: Shorten) -> str:
         part = _lower_option(part, "--max-frames", limits.max_frames, int)
         if re.match(r"\s*mtmc\s+live\b", part):
             part = _lower_option(part, "--duration", limits.duration, _number)
-        if re.match(r"\s*mtmc\s+reid\s+train\b", part):
+        if re.match(r"\s*mtmc\s+(reid\s+train|adapt)\b", part):
             part = _lower_option(part, "--epochs", limits.epochs, int)
         out.append(part)
     return "".join(out)
@@ -326,7 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=6.0, metavar="S",
                    help="at most S seconds for mtmc live --duration (default 6)")
     p.add_argument("--epochs", type=int, default=1, metavar="E",
-                   help="at most E epochs for mtmc reid train (default 1)")
+                   help="at most E epochs for mtmc reid train and mtmc adapt (default 1)")
     p.add_argument("--full", action="store_true", help="run every command exactly as written (no shortening)")
     p.add_argument("--tail", type=int, default=4, metavar="K", help="last K output lines shown per block (default 4; "
                    "30 for a failing block)")
