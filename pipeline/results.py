@@ -109,6 +109,8 @@ class RunResult:
             lists them; a rerun with ``--exist-ok`` removes them).
         output_errors: one line per output that could not be written.
         clock: the cameras' common clock (offline runs; ``None`` in live mode).
+        executor: where the stages ran when not in this process (``--executor ray``: address, actor
+            names, tracklet bytes each camera sent to the driver); empty for the local executor.
     """
 
     cameras: dict[str, CameraResult]
@@ -124,6 +126,7 @@ class RunResult:
     outputs: list[str] = field(default_factory=list)
     output_errors: list[str] = field(default_factory=list)
     clock: RunClock | None = None
+    executor: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tracklets(self) -> list[Tracklet]:
