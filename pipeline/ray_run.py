@@ -101,8 +101,9 @@ class RayCameraLoop(_CameraLoop):
                     pending[self._actors[cid].step.remote(n)] = cid
             self.progress.tick()
 
-    def _get(self, ray: Any, ref: Any, cid: str) -> Chunk | None:
-        """The chunk behind ``ref`` (recorded), or ``None`` when the actor died (camera finished as failed)."""
+    def _get(self, ray: Any, ref: Any, cid: str, status: str | None = None) -> Chunk | None:
+        """The chunk behind ``ref`` (recorded; a last chunk finishes the camera with ``status``), or ``None``
+        when the actor died (the camera is finished as failed)."""
         try:
             chunk: Chunk = ray.get(ref)
         except ray.exceptions.RayError as exc:
@@ -111,7 +112,7 @@ class RayCameraLoop(_CameraLoop):
             return None
         self._record(cid, chunk)
         if chunk.ended:
-            self._settle(cid, chunk.error, None)
+            self._settle(cid, chunk.error, status)
         return chunk
 
     def _record(self, cid: str, chunk: Chunk) -> None:
@@ -137,14 +138,15 @@ class RayCameraLoop(_CameraLoop):
     def _wind_down(self, ray: Any, pending: dict[Any, str]) -> None:
         """Collect the chunks in flight, close the cameras still open (interrupted or stopped by an error),
         then end every actor."""
-        for ref, cid in list(pending.items()):
-            self._get(ray, ref, cid)
         status, error = ("interrupted", None) if self.interrupted else (None, "stopped by an error")
+        for ref, cid in list(pending.items()):
+            if cid in self._actor_stages:  # started: its chunk in flight ends within executor.chunk_frames
+                self._get(ray, ref, cid)
+            else:  # still waiting for CPUs (or loading models): nothing to wait for
+                self._settle(cid, error, status)
         refs = {c: a.finish.remote(error, status) for c, a in self._actors.items() if c not in self.results}
         for cid, ref in refs.items():
-            chunk = self._get(ray, ref, cid)
-            if chunk is not None and cid not in self.results:
-                self._settle(cid, error, status)
+            self._get(ray, ref, cid, status)
         for stages in self._actor_stages.values():
             for k, v in stages.items():
                 self.stages[k] = self.stages.get(k, 0.0) + v
