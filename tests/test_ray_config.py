@@ -51,3 +51,11 @@ def test_executor_ray_without_ray_exits_2_with_the_install_command(
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("mtmc: error:")]
     assert len(err) == 1 and 'pip install -e ".[ray]"' in err[0]
     assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_live_with_executor_ray_is_refused_with_a_reason(tmp_path: Path, tiny_video: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["live", str(tiny_video), "-o", str(tmp_path / "out"), "--executor", "ray"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "executor.type local only" in err[0]
