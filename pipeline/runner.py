@@ -132,6 +132,8 @@ def run(
         InputError: an input path is missing or holds no camera.
         ModelError: a detector or ReID SPEC is unknown or its weights cannot be loaded.
         OutputError: ``out_dir`` cannot be created, or another process holds its lock.
+        ClusterError: ``executor.type: ray`` without Ray installed, or its cluster cannot be reached
+            (:mod:`pipeline.ray_connect`); with it, each camera runs in a Ray actor (:mod:`pipeline.ray_run`).
     """
     t_start = time.perf_counter()
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -39,6 +39,8 @@ def test_flags_set_the_executor_keys() -> None:
     cfg = load_config(None, _run_overrides(args))
     assert (cfg.executor.type, cfg.executor.ray_address) == ("ray", "10.0.0.1:6379")
     assert load_config().executor.type == "local"
+    implied = _build_parser().parse_args(["run", "x", "-o", "y", "--ray-address", "auto"])
+    assert load_config(None, _run_overrides(implied)).executor.type == "ray"
 
 
 @requires_shared
