@@ -23,7 +23,7 @@ from pipeline.errors import ConfigError, first_line
 from pipeline.models import Models
 from pipeline.progress import RunProgress
 from pipeline.ray_camera import CameraWorker, Chunk
-from pipeline.ray_connect import RayConnection, import_ray
+from pipeline.ray_connect import ClusterError, RayConnection, import_ray
 from pipeline.redact import mask_text
 from pipeline.results import RunResult
 from pipeline.runner import _CameraLoop
@@ -163,6 +163,18 @@ class RayCameraLoop(_CameraLoop):
         return res
 
 
+def check_resources(ray: Any, cfg: MtmcConfig) -> None:
+    """Raise ``ClusterError`` when the cluster has fewer CPUs or GPUs than one camera actor asks for
+    (``executor.num_cpus_per_camera`` / ``num_gpus_per_camera``): such an actor would never start."""
+    res = ray.cluster_resources()
+    cpus, gpus = float(res.get("CPU", 0.0)), float(res.get("GPU", 0.0))
+    ex = cfg.executor
+    if ex.num_cpus_per_camera > cpus or ex.num_gpus_per_camera > gpus:
+        raise ClusterError(f"a camera actor asks for {ex.num_cpus_per_camera:g} CPUs and {ex.num_gpus_per_camera:g} "
+                           f"GPUs but the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs: lower "
+                           "executor.num_cpus_per_camera / executor.num_gpus_per_camera or add nodes")
+
+
 def _warn_waves(ray: Any, cfg: MtmcConfig, cameras: int) -> None:
     """Warn when the cluster has too few CPUs for every camera actor at once (the rest wait for a free slot)."""
     cpus = float(ray.cluster_resources().get("CPU", 0.0))
@@ -186,12 +198,19 @@ class RayExecutor:
         Raises:
             ConfigError: ``given_models``: built model objects were passed (actors build their own from the
                 config).
-            ClusterError: Ray missing or the cluster unreachable (:meth:`RayConnection.open`).
+            ClusterError: Ray missing or the cluster unreachable (:meth:`RayConnection.open`), or it has fewer
+                CPUs/GPUs than one camera actor asks for (:func:`check_resources`).
         """
         if given_models:
             raise ConfigError("executor.type ray builds the models in each camera actor from the config: pass "
                               "detector/reid SPECs in the config, not model objects")
-        return cls(RayConnection.open(cfg.executor))
+        connection = RayConnection.open(cfg.executor)
+        try:
+            check_resources(import_ray(), cfg)
+        except ClusterError:
+            connection.close()
+            raise
+        return cls(connection)
 
     def loop(self, specs: list[CameraSpec], runnable: list[CameraSpec], cfg: MtmcConfig, progress: RunProgress,
              clock: RunClock | None) -> RayCameraLoop:

@@ -191,3 +191,13 @@ def test_unreachable_address_exits_2_naming_it(scene: Path, tmp_path: Path) -> N
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("mtmc: error:")]
     assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0] and "Secret9" not in proc.stderr
     assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_camera_actor_the_cluster_cannot_hold_exits_2(scene: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "gpu.yaml"
+    cfg.write_text(yaml.safe_dump({"executor": {"num_gpus_per_camera": 16}}))  # more GPUs than a node has
+    proc = in_netns(_mtmc(scene, tmp_path / "out", "--config", cfg), timeout=300)
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("mtmc: error:")]
+    assert len(errors) == 1 and "asks for 1 CPUs and 16 GPUs" in errors[0]
+    assert not (tmp_path / "out" / "summary.json").exists()
