@@ -121,6 +121,8 @@ class RayConnection:
         shown = mask_text(address) if address is not None else "a local Ray (ray.init)"
         if address is not None:
             probe(address)
+        else:  # Ray nices its workers (15): on a shared machine the camera actors would starve behind any process
+            os.environ.setdefault("RAY_worker_niceness", "0")
         kwargs: dict[str, object] = {"address": address} if address is not None else {
             "num_cpus": os.cpu_count() or 1, "include_dashboard": False}
         try:

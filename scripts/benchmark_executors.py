@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     ray = import_ray()
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as mtmc's own local Ray (pipeline.ray_connect)
     cpus = os.cpu_count() or 1
     t = time.perf_counter()
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
