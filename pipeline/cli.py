@@ -107,6 +107,12 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--conf", type=float, help="minimum detection score")
         p.add_argument("--batch", type=int, metavar="N", help="frames per detector call, across cameras")
         p.add_argument("--no-rerank", action="store_true", help="link on plain cosine distance, no re-ranking")
+        p.add_argument("--executor", choices=("local", "ray"),
+                       help="where the per-camera stages run: this process (local, default) or one Ray actor "
+                            "per camera (ray, mtmc run only; needs pip install -e \".[ray]\")")
+        p.add_argument("--ray-address", metavar="ADDR",
+                       help="Ray cluster to join (HOST:PORT, ray://HOST:10001 or auto; implies --executor ray; "
+                            "default: auto when RAY_ADDRESS is set, else a local Ray)")
     return parser
 
 
@@ -128,6 +134,11 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         over["output"] = {"progress": False}
     if getattr(args, "loop", False):
         over["live"] = {"loop_files": True}
+    ex = {k: v for k, v in (("type", args.executor), ("ray_address", args.ray_address)) if v is not None}
+    if args.ray_address is not None and args.executor is None:
+        ex["type"] = "ray"  # an address means the cluster
+    if ex:
+        over["executor"] = ex
     return over
 
 

@@ -402,6 +402,29 @@ class LiveConfig(_Strict):
     )
 
 
+class ExecutorConfig(_Strict):
+    """Where the per-camera stages run: this process (``local``) or one Ray actor per camera (``ray``)."""
+
+    type: Literal["local", "ray"] = Field("local", description="'local' (this process) or 'ray' (needs the ray "
+                                                                "extra: pip install -e \".[ray]\")")
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join, e.g. '127.0.0.1:6379', 'ray://head:10001' or 'auto'; None: 'auto' "
+                          "when RAY_ADDRESS is set, else a local Ray with this machine's CPUs",
+    )
+    num_cpus_per_camera: float = Field(1.0, gt=0.0, le=256.0, description="CPUs each camera actor asks Ray for")
+    num_gpus_per_camera: float = Field(0.0, ge=0.0, le=16.0, description="GPUs (or fractions) each camera actor "
+                                                                         "asks Ray for")
+    chunk_frames: int = Field(32, ge=1, le=10_000, description="frames a camera actor processes per call; its "
+                                                              "ended tracklets go to the driver after each call")
+
+    @field_validator("ray_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c.isspace() for c in value.strip())):
+            raise ValueError(f"expected a Ray address such as 127.0.0.1:6379, ray://host:10001 or auto, got {value!r}")
+        return value.strip() if value is not None else None
+
+
 class CameraClockConfig(_Strict):
     """One camera's place on the run's common clock (``cameras.<id>``; README "Cameras and time").
 
@@ -444,6 +467,7 @@ class MtmcConfig(_Strict):
     linking: LinkConfig = LinkConfig()
     output: OutputConfig = OutputConfig()
     live: LiveConfig = LiveConfig()
+    executor: ExecutorConfig = ExecutorConfig()
     cameras: dict[str, CameraClockConfig] = Field(
         default_factory=dict, description="per camera id: time_offset_s or start_time (the common clock)"
     )

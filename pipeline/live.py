@@ -43,7 +43,7 @@ import numpy as np
 from pipeline.atomic import remove_partial
 from pipeline.config import MtmcConfig
 from pipeline.detectors.base import Detector
-from pipeline.errors import InputError
+from pipeline.errors import ConfigError, InputError
 from pipeline.live_reader import LiveSource, parse_sources
 from pipeline.live_session import LiveSession, r3
 from pipeline.models import Models, build_models, uses_mot_detections
@@ -154,12 +154,16 @@ def run_live(
         file that ended (without ``live.loop_files``); a stream that is down never ends it.
 
     Raises:
+        ConfigError: ``executor.type`` is not ``local`` (live mode on Ray is not built yet).
         InputError: no source, an invalid one, or only missing files.
         OutputError: ``out_dir`` cannot be written, or another process holds it
             (:mod:`pipeline.outdir`); a previous session's files in it are replaced.
         ModelError: a detector or ReID SPEC is unknown or cannot be loaded.
     """
     log = log or (lambda msg: print(f"mtmc: {msg}", file=sys.stderr, flush=True))
+    if cfg.executor.type != "local":
+        raise ConfigError("mtmc live runs with executor.type local only for now (--executor ray is for mtmc run); "
+                          "drop --executor ray")
     parsed = _check_sources(parse_sources(list(sources) or list(cfg.live.sources)))
     if uses_mot_detections(cfg.detector.spec):
         raise InputError("live mode needs a detector that looks at pixels: pass --detector with a YOLO model, "

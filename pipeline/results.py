@@ -111,6 +111,8 @@ class RunResult:
         clock: the cameras' common clock (offline runs; ``None`` in live mode).
         link_distances: ``(camera_id, local_id)`` → the tracklet's smallest linking distance to
             a tracklet of another camera (offline linking; kept in ``features.npz`` for the report).
+        executor: where the stages ran when not in this process (``--executor ray``: address, actor
+            names, tracklet bytes each camera sent to the driver); empty for the local executor.
     """
 
     cameras: dict[str, CameraResult]
@@ -127,6 +129,7 @@ class RunResult:
     output_errors: list[str] = field(default_factory=list)
     clock: RunClock | None = None
     link_distances: dict[tuple[str, int], float] = field(default_factory=dict)
+    executor: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tracklets(self) -> list[Tracklet]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.clock import RunClock, resolve_clocks
 from pipeline.config import MtmcConfig
@@ -35,6 +35,9 @@ from pipeline.types import Frame
 from pipeline.video_writer import write_annotated_videos
 from reid.extractor import FeatureExtractor
 from trackers.linking.learn_topology import LearnedTopology, write_topology_yaml
+
+if TYPE_CHECKING:
+    from pipeline.ray_run import RayExecutor
 
 __all__ = ["relink", "run"]
 log = logging.getLogger(__name__)
@@ -130,6 +133,8 @@ def run(
         InputError: an input path is missing or holds no camera.
         ModelError: a detector or ReID SPEC is unknown or its weights cannot be loaded.
         OutputError: ``out_dir`` cannot be created, or another process holds its lock.
+        ClusterError: ``executor.type: ray`` without Ray installed, or its cluster cannot be reached
+            (:mod:`pipeline.ray_connect`); with it, each camera runs in a Ray actor (:mod:`pipeline.ray_run`).
     """
     t_start = time.perf_counter()
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -138,12 +143,16 @@ def run(
     models = build_models(cfg, {s.camera_id: s.path for s in runnable}, detector, extractor)
     clock = set_clocks(specs, cfg, linked=len(runnable) > 1 and cfg.linking.enabled and models.extractor is not None)
     lock = OutputLock(out_dir, "mtmc run") if out_dir is not None else None
+    executor = None
     try:
+        executor = _open_executor(cfg, detector is not None or not isinstance(extractor, str))
         if lock is not None:
             lock.acquire()
             clear_outputs(out_dir, keep=inputs)  # type: ignore[arg-type]
         crop_writer = CropWriter(Path(out_dir) / "crops") if save_crops and out_dir is not None else None
-        loop = _CameraLoop(specs, runnable, cfg, progress or RunProgress(cfg.output.progress), clock)
+        progress = progress or RunProgress(cfg.output.progress)
+        loop = (_CameraLoop(specs, runnable, cfg, progress, clock) if executor is None
+                else executor.loop(specs, runnable, cfg, progress, clock))
         try:
             loop.drive(models, crop_writer, stop or threading.Event())
         except BaseException:  # keep what was computed, then let the run's own error through
@@ -152,8 +161,19 @@ def run(
         return _finish(loop, models, cfg, out_dir, specs, crop_writer, save_video, (t_start, created))
     finally:
         models.close()
+        if executor is not None:
+            executor.close()
         if lock is not None:
             lock.release()
+
+
+def _open_executor(cfg: MtmcConfig, given_models: bool) -> RayExecutor | None:
+    """``None`` for ``executor.type: local``; else the Ray cluster joined (:mod:`pipeline.ray_run`)."""
+    if cfg.executor.type == "local":
+        return None
+    from pipeline.ray_run import RayExecutor
+
+    return RayExecutor.open(cfg, given_models)
 
 
 def _finish(loop: _CameraLoop, models: Models, cfg: MtmcConfig, out_dir: str | Path | None, specs: list[CameraSpec],

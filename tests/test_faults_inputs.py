@@ -172,7 +172,7 @@ TRACKER_KEYS = (
     ("tracker:\n  max_agee_s: 2\n",
      f"tracker.max_agee_s: unknown key (did you mean 'max_age_s'? valid keys: {TRACKER_KEYS})"),
     ("trackr: {}\n", "trackr: unknown key (did you mean 'tracker'? valid keys: decode, detector, tracker, reid, "
-                     "tracklets, linking, output, live, cameras)"),
+                     "tracklets, linking, output, live, executor, cameras)"),
     ("tracker: 5\n", "tracker: expected a mapping of keys, got 5"),
     ("tracker:\n  low_thresh: 0.9\n  high_thresh: 0.5\n",
      "tracker.low_thresh (0.9) must not exceed tracker.high_thresh (0.5)"),

@@ -132,14 +132,15 @@ def test_every_readme_path_exists_or_an_earlier_command_makes_it() -> None:
 
 def test_every_offline_bash_block_is_marked() -> None:
     """Unmarked bash blocks are the ones that cannot run here: installing from the package index, live
-    network cameras, the 30-minute live soak and the whole test suite (which runs this file)."""
+    network cameras, the 30-minute live soak, the whole test suite (which runs this file) and a Ray cluster."""
     unmarked = [b.first_line for b in cr.parse_blocks(README.read_text(encoding="utf-8"))
                 if b.lang == "bash" and not b.marked]
-    assert len(unmarked) == 4, unmarked
+    assert len(unmarked) == 5, unmarked
     assert unmarked[0].startswith("python3 -m venv")
     assert unmarked[1].startswith("mtmc live") and "rtsp://" in unmarked[1]
     assert unmarked[2].startswith("python scripts/benchmark_live.py --minutes 30")
     assert unmarked[3] == "ruff check . && python -m pytest"
+    assert unmarked[4].startswith("ray start --head")  # a Ray cluster: needs a network namespace here
 
 
 # --- every marked block runs ----------------------------------------------------------------------------
