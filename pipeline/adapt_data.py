@@ -30,6 +30,7 @@ from pipeline.report.run_view import RunView, Segment
 from pipeline.sources import CameraError, frames_at
 from pipeline.tracklets import quality_mask
 from reid.datasets import ReidItem
+from reid.preprocess import crop_boxes
 
 
 @dataclass
@@ -145,10 +146,10 @@ def _cut(cam: dict, wanted: dict[int, list[tuple[tuple[str, int], np.ndarray]]],
         for frame in frames_at(camera_spec(cam), wanted):
             if frame.image is None:
                 raise InputError(f"camera {cam['id']} has no pixels (detections only): mtmc adapt needs images")
-            for key, box in wanted[frame.index]:
-                x1, y1, x2, y2 = np.clip(np.asarray(box).round().astype(int), 0, None)
-                crop = frame.image[y1:y2, x1:x2]
-                if crop.size:
+            here = wanted[frame.index]
+            crops, _ = crop_boxes(frame.image, np.stack([b for _, b in here]))
+            for (key, _), crop in zip(here, crops, strict=True):
+                if crop is not None:
                     path = root / cam["id"] / str(key[1]) / f"{frame.index:06d}.jpg"
                     path.parent.mkdir(parents=True, exist_ok=True)
                     cv2.imwrite(str(path), crop)

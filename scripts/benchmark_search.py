@@ -29,10 +29,11 @@ from pipeline.config import ReidConfig
 from pipeline.mot_format import read_mot_txt
 from pipeline.report.run_view import load_run
 from pipeline.search import rank_identities
-from pipeline.sources import discover_cameras, iter_frames
+from pipeline.sources import discover_cameras, frames_at
 from pipeline.types import tlwh_to_xyxy
 from pipeline.vectors import l2_normalize
 from reid.factory import build_reid
+from reid.preprocess import crop_boxes
 from trackers.matching import iou_matrix, linear_assignment
 
 THRESHOLDS = np.round(np.arange(0.10, 0.61, 0.01), 2)
@@ -80,14 +81,14 @@ def camera_queries(cam_dir: Path, run: Path | None, per_person: int, min_height:
     matched = _matched(gt, read_mot_txt(run / "tracks" / f"{spec.camera_id}.txt")) if run else {}
     wanted = _pick(gt, per_person, min_height)
     out: list[Query] = []
-    for frame in iter_frames(spec):
-        if frame.index > max(wanted, default=-1):
-            break
-        for pid, b in wanted.get(frame.index, []):
-            x1, y1, x2, y2 = np.clip(b.round().astype(int), 0, None)
-            crop = frame.image[y1:y2, x1:x2] if frame.image is not None else None
+    for frame in frames_at(spec, wanted):
+        here = wanted[frame.index]
+        if frame.image is None:
+            continue
+        crops, _ = crop_boxes(frame.image, np.stack([b for _, b in here]))
+        for (pid, _), crop in zip(here, crops, strict=True):
             expected = matched.get((frame.index, pid), 0)
-            if crop is not None and crop.size and (run is None or expected):  # the run drew an identity on it
+            if crop is not None and (run is None or expected):  # the run drew an identity on it
                 out.append(Query(crop.copy(), spec.camera_id, frame.index, pid, expected))
     return out
 

@@ -5,7 +5,7 @@ the report is opened in headless Chromium (Debian's ``chromium``; those tests sk
 without it) and its DOM and screenshot are checked; search is scored with query crops
 cut from the ground truth of each camera (``scripts/benchmark_search.py``): the top
 identity must be the one the run drew on that person in ≥ 70 % of cases (measured
-76 % on this scene, 80 % on PETS09-S2L1; README "Search").
+76 % on this scene, 78 % on PETS09-S2L1; README "Search").
 """
 
 from __future__ import annotations

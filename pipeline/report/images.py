@@ -21,6 +21,7 @@ from pipeline.report.run_view import Identity, RunView
 from pipeline.sources import CameraError, CameraSpec, discover_cameras, frames_at
 from pipeline.types import Frame
 from pipeline.video_writer import draw_boxes
+from reid.preprocess import crop_boxes
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +156,12 @@ def _cut_frame(frame: Frame, cam: str, wanted: list[tuple[int, np.ndarray, float
                thumb: tuple[int, np.ndarray, np.ndarray] | None, pics: Pictures, crop_height: int,
                thumb_width: int) -> None:
     assert frame.image is not None
-    for gid, box, t in wanted:
-        x1, y1, x2, y2 = np.clip(np.asarray(box).round().astype(int), 0, None)
-        crop = frame.image[y1:y2, x1:x2]
-        if crop.size:
-            pics.crops.setdefault(gid, []).append(Crop(cam, frame.index, t, jpeg_uri(
-                _resize_to(crop, height=crop_height))))
+    if wanted:
+        crops, _ = crop_boxes(frame.image, np.stack([b for _, b, _ in wanted]))
+        for (gid, _, t), crop in zip(wanted, crops, strict=True):
+            if crop is not None:
+                pics.crops.setdefault(gid, []).append(Crop(cam, frame.index, t, jpeg_uri(
+                    _resize_to(crop, height=crop_height))))
     if thumb is not None and frame.index == thumb[0]:
         drawn = draw_boxes(frame.image.copy(), thumb[1], thumb[2])
         pics.thumbnails[cam] = jpeg_uri(_resize_to(drawn, width=thumb_width), quality=75)
