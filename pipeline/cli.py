@@ -109,7 +109,7 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-rerank", action="store_true", help="link on plain cosine distance, no re-ranking")
         p.add_argument("--executor", choices=("local", "ray"),
                        help="where the per-camera stages run: this process (local, default) or one Ray actor "
-                            "per camera (ray, mtmc run only; needs pip install -e \".[ray]\")")
+                            "per camera or stream (ray; needs pip install -e \".[ray]\")")
         p.add_argument("--ray-address", metavar="ADDR",
                        help="Ray cluster to join (HOST:PORT, ray://HOST:10001 or auto; implies --executor ray; "
                             "default: auto when RAY_ADDRESS is set, else a local Ray)")

@@ -57,6 +57,10 @@ class EventWriter:
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
 
+    def rebase(self, t0: float) -> None:
+        """Start the clock of later events again at ``t0`` (``time.monotonic()``)."""
+        self._t0 = t0
+
     def now(self) -> float:
         """Seconds since ``t0`` on the monotonic clock."""
         return time.monotonic() - self._t0

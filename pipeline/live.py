@@ -43,14 +43,15 @@ import numpy as np
 from pipeline.atomic import remove_partial
 from pipeline.config import MtmcConfig
 from pipeline.detectors.base import Detector
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import InputError
+from pipeline.live_camera import warm_up
+from pipeline.live_hub import LiveHub, r3
 from pipeline.live_reader import LiveSource, parse_sources
-from pipeline.live_session import LiveSession, r3
+from pipeline.live_session import LiveSession
 from pipeline.models import Models, build_models, uses_mot_detections
 from pipeline.outdir import OutputLock, check_output_dir, clear_outputs
 from pipeline.results import count_noun
 from pipeline.signals import GracefulStop
-from pipeline.types import Frame
 from reid.extractor import FeatureExtractor
 
 
@@ -90,21 +91,6 @@ class LiveSummary:
         lines.append(f"{count_noun(self.identities, 'identity', 'identities')}{flushed} in {self.wall_s:.1f}s; events: "
                      + ", ".join(f"{k} {v}" for k, v in sorted(self.events.items())))
         return "\n".join(lines)
-
-
-def _warm_up(detector: Detector, extractor: FeatureExtractor | None, frames: int) -> None:
-    """Run the models once at their largest batch (``frames`` frames; ``extractor.batch`` crops, twice).
-
-    onnxruntime's memory arena grows to the largest batch it has seen and keeps
-    it; doing that at start keeps the memory of a long session flat (measured:
-    ReID at batch 32 adds ~140 MB the first times it happens).
-    """
-    img = np.full((480, 640, 3), 114, np.uint8)
-    detector.detect([Frame("warmup", 0, 0.0, img, 640, 480) for _ in range(max(1, frames))])
-    if extractor is not None:
-        crops = [np.full((128, 64, 3), 114, np.uint8)] * max(1, int(getattr(extractor, "batch", 1)))
-        for _ in range(2):
-            extractor.embed(crops)
 
 
 def _check_sources(sources: list[LiveSource]) -> list[LiveSource]:
@@ -154,25 +140,27 @@ def run_live(
         file that ended (without ``live.loop_files``); a stream that is down never ends it.
 
     Raises:
-        ConfigError: ``executor.type`` is not ``local`` (live mode on Ray is not built yet).
+        ConfigError: ``executor.type`` is ``ray`` and built model objects were given.
+        ClusterError: ``executor.type`` is ``ray`` and Ray is missing, the cluster unreachable, or too small for
+            every stream's actor at once (:mod:`pipeline.ray_live`).
         InputError: no source, an invalid one, or only missing files.
         OutputError: ``out_dir`` cannot be written, or another process holds it
             (:mod:`pipeline.outdir`); a previous session's files in it are replaced.
         ModelError: a detector or ReID SPEC is unknown or cannot be loaded.
     """
     log = log or (lambda msg: print(f"mtmc: {msg}", file=sys.stderr, flush=True))
-    if cfg.executor.type != "local":
-        raise ConfigError("mtmc live runs with executor.type local only for now (--executor ray is for mtmc run); "
-                          "drop --executor ray")
     parsed = _check_sources(parse_sources(list(sources) or list(cfg.live.sources)))
     if uses_mot_detections(cfg.detector.spec):
         raise InputError("live mode needs a detector that looks at pixels: pass --detector with a YOLO model, "
                          "not 'mot'")
     out = Path(out_dir)
     check_output_dir(out, exist_ok=True)
+    if cfg.executor.type == "ray":
+        return _run_on_ray(parsed, cfg, out, detector, extractor, stop or threading.Event(), duration_s,
+                           handle_signals, log)
     models = build_models(cfg, {}, detector, extractor)
     try:
-        _warm_up(models.detector, models.extractor, min(len(parsed), cfg.detector.batch, models.detector.max_batch))
+        warm_up(models.detector, models.extractor, min(len(parsed), cfg.detector.batch, models.detector.max_batch))
         with OutputLock(out, "mtmc live"):
             clear_outputs(out, keep=[s.url for s in parsed if s.is_file])
             return _run_session(parsed, cfg, out, models, stop or threading.Event(), duration_s, handle_signals, log)
@@ -180,28 +168,45 @@ def run_live(
         models.close()
 
 
+def _run_on_ray(parsed: list[LiveSource], cfg: MtmcConfig, out: Path, detector: Detector | None,
+                extractor: FeatureExtractor | None | str, stop: threading.Event, duration_s: float | None,
+                handle_signals: bool, log: Callable[[str], None]) -> LiveSummary:
+    from pipeline.ray_live import refuse_given_models, run_live_ray
+
+    refuse_given_models(detector, extractor)
+    return run_live_ray(parsed, cfg, out, stop, duration_s, handle_signals, log)
+
+
 def _run_session(parsed: list[LiveSource], cfg: MtmcConfig, out: Path, models: Models, stop: threading.Event,
                  duration_s: float | None, handle_signals: bool, log: Callable[[str], None]) -> LiveSummary:
-    t0 = time.monotonic()
-    session = LiveSession(parsed, cfg, out, models.detector, models.extractor, t0, log)
+    session = LiveSession(parsed, cfg, out, models.detector, models.extractor, time.monotonic(), log)
+    return drive_session(session, stop, duration_s, handle_signals)
+
+
+def drive_session(session: Any, stop: threading.Event, duration_s: float | None,
+                  handle_signals: bool) -> LiveSummary:
+    """Run a live session until ``stop``, ``duration_s`` or the end of every file; close it and write the files.
+
+    Args:
+        session: a :class:`~pipeline.live_session.LiveSession` or :class:`~pipeline.ray_live.RayLiveSession`
+            (``start``, ``step``, ``idle``, ``all_ended``, ``shutdown`` and the :class:`LiveHub` outputs).
+        stop, duration_s, handle_signals: as in :func:`run_live`.
+
+    Returns:
+        The session's :class:`LiveSummary`.
+    """
     signals = GracefulStop(stop, "closing tracks and writing the final files",
                            [session.events.close_now, remove_partial])
     if handle_signals:
         signals.install()
-    interrupted = False
-    live = cfg.live
-    next_traj = next_stats = t0
-    last_stats = t0
+    live = session.cfg.live
+    last_stats = time.monotonic()
     try:
-        for r in session.readers.values():
-            r.start()
+        session.start()  # may move session.t0 (Ray: once every actor has loaded its models)
+        t0 = last_stats = session.t0
         next_traj, next_stats = t0 + live.trajectories_every_s, t0 + live.stats_every_s
         while not stop.is_set():
-            session.wakeup.clear()
-            batch = session.gather()
-            if batch:
-                session.process(batch)
-            session.housekeeping()
+            busy = session.step()
             now = time.monotonic()
             if now >= next_stats:
                 session.events.write("stats", **session.stats.event(now - last_stats))
@@ -209,21 +214,14 @@ def _run_session(parsed: list[LiveSource], cfg: MtmcConfig, out: Path, models: M
             if now >= next_traj:
                 session.write_trajectories(final=False)
                 next_traj = now + live.trajectories_every_s
-            if duration_s is not None and now - t0 >= duration_s:
+            if (duration_s is not None and now - t0 >= duration_s) or session.all_ended():
                 break
-            if all(r.state == "ended" for r in session.readers.values()):
-                break
-            if not batch:
-                session.wakeup.wait(0.02)
+            if not busy:
+                session.idle(0.02)
         interrupted = stop.is_set()
     finally:
-        for r in session.readers.values():
-            r.stop()
         try:
-            last = session.gather()  # frames already decoded: finish them
-            if last:
-                session.process(last)
-            session.close_all()
+            session.shutdown()
             now = time.monotonic()
             session.events.write("stats", **session.stats.event(now - last_stats))
             session.write_trajectories(final=True)
@@ -231,13 +229,18 @@ def _run_session(parsed: list[LiveSource], cfg: MtmcConfig, out: Path, models: M
             session.events.close()
             session.close_files()
             signals.restore()
+    return _summary(session, interrupted, signals.signum)
+
+
+def _summary(session: LiveHub, interrupted: bool, signum: int | None) -> LiveSummary:
     cams = {}
+    stats = session.stats
     for cid, r in session.readers.items():
         cams[cid] = {"source": r.source.display, "state": r.state, "frames_in": r.frames_in,
-                     "frames": session.stats.processed[cid], "dropped": r.dropped, "reconnects": r.reconnects,
+                     "frames": stats.processed[cid], "dropped": r.dropped, "reconnects": r.reconnects,
                      "tracks": session.tracks_ended[cid]}
-        lat = session.stats.recent[cid]
+        lat = stats.recent[cid]
         cams[cid]["latency_p50_s"] = r3(np.percentile(lat, 50)) if lat else None
         cams[cid]["latency_p95_s"] = r3(np.percentile(lat, 95)) if lat else None
-    return LiveSummary(cams, session.linker.num_identities, dict(session.events.counts), time.monotonic() - t0,
-                       interrupted, signals.signum, session.flushed)
+    return LiveSummary(cams, session.linker.num_identities, dict(session.events.counts),
+                       time.monotonic() - session.t0, interrupted, signum, session.flushed)

@@ -67,11 +67,8 @@ class RayCameraLoop(_CameraLoop):
 
         ``models`` is not used here (each actor builds its own from the config).
 
-        Raises:
-            ConfigError: ``crop_writer`` is given (``--save-crops`` writes on the driver's disk; not with Ray).
+        ``crop_writer`` must be ``None`` (:meth:`RayExecutor.open` refuses ``--save-crops``).
         """
-        if crop_writer is not None:
-            raise ConfigError("--save-crops is not supported with --executor ray; run it with --executor local")
         ray = import_ray()
         remote = ray.remote(CameraWorker)
         _warn_waves(ray, self.cfg, len(self.runnable))
@@ -192,15 +189,17 @@ class RayExecutor:
         self.connection = connection
 
     @classmethod
-    def open(cls, cfg: MtmcConfig, given_models: bool) -> RayExecutor:
+    def open(cls, cfg: MtmcConfig, given_models: bool, save_crops: bool = False) -> RayExecutor:
         """Join the cluster of ``executor.ray_address``.
 
         Raises:
             ConfigError: ``given_models``: built model objects were passed (actors build their own from the
-                config).
+                config); or ``save_crops`` (``--save-crops`` writes crops on the driver's disk: not with Ray).
             ClusterError: Ray missing or the cluster unreachable (:meth:`RayConnection.open`), or it has fewer
                 CPUs/GPUs than one camera actor asks for (:func:`check_resources`).
         """
+        if save_crops:
+            raise ConfigError("--save-crops is not supported with --executor ray; run it with --executor local")
         if given_models:
             raise ConfigError("executor.type ray builds the models in each camera actor from the config: pass "
                               "detector/reid SPECs in the config, not model objects")

@@ -145,7 +145,7 @@ def run(
     lock = OutputLock(out_dir, "mtmc run") if out_dir is not None else None
     executor = None
     try:
-        executor = _open_executor(cfg, detector is not None or not isinstance(extractor, str))
+        executor = _open_executor(cfg, detector is not None or not isinstance(extractor, str), save_crops)
         if lock is not None:
             lock.acquire()
             clear_outputs(out_dir, keep=inputs)  # type: ignore[arg-type]
@@ -167,13 +167,14 @@ def run(
             lock.release()
 
 
-def _open_executor(cfg: MtmcConfig, given_models: bool) -> RayExecutor | None:
-    """``None`` for ``executor.type: local``; else the Ray cluster joined (:mod:`pipeline.ray_run`)."""
+def _open_executor(cfg: MtmcConfig, given_models: bool, save_crops: bool) -> RayExecutor | None:
+    """``None`` for ``executor.type: local``; else the Ray cluster joined (:mod:`pipeline.ray_run`), checked
+    before the output folder is cleared."""
     if cfg.executor.type == "local":
         return None
     from pipeline.ray_run import RayExecutor
 
-    return RayExecutor.open(cfg, given_models)
+    return RayExecutor.open(cfg, given_models, save_crops)
 
 
 def _finish(loop: _CameraLoop, models: Models, cfg: MtmcConfig, out_dir: str | Path | None, specs: list[CameraSpec],

@@ -21,15 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.cli import main  # noqa: E402
 from pipeline.ray_connect import import_ray  # noqa: E402
+from pipeline.ray_live import ACTOR_PREFIX as LIVE_PREFIX  # noqa: E402
 from pipeline.ray_run import ACTOR_PREFIX  # noqa: E402
 
 
 def _find_actor(ray, camera: str, timeout_s: float = 120.0):  # noqa: ANN001, ANN202 - ray handles
-    """The camera actor of the run in this process, once it exists."""
+    """The camera actor of the run (or stream actor of the live session) in this process, once it exists."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         for a in ray.util.list_named_actors(all_namespaces=True):
-            if a["name"].startswith(ACTOR_PREFIX) and a["name"].endswith(f"-{camera}"):
+            if a["name"].startswith((ACTOR_PREFIX, LIVE_PREFIX)) and a["name"].endswith(f"-{camera}"):
                 return ray.get_actor(a["name"], namespace=a["namespace"])
         time.sleep(0.1)
     return None

@@ -8,19 +8,16 @@ cannot be made (not root), or without ../shared.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import shlex
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import MOT15, OSNET_ONNX, REPO, YOLOX, load_script, requires_shared
+from conftest import MOT15, OSNET_ONNX, YOLOX, load_script, requires_shared
+from ray_netns import in_netns, requires_ray, scenario
 
 from pipeline.cli import main
 from pipeline.mot_eval import evaluate, match_gt_to_pred, processed_frames
@@ -28,36 +25,7 @@ from pipeline.mot_eval import evaluate, match_gt_to_pred, processed_frames
 FRAMES = 100  # per camera: 4 cameras x 100 frames of TUD-Stadtmitte
 MODEL_ARGS = ["--detector", f"yolox:{YOLOX}", "--reid", str(OSNET_ONNX), "--no-progress",
               "--max-frames", str(FRAMES)]
-BIN = Path(sys.executable).parent
-
-
-def _netns_problem() -> str | None:
-    if importlib.util.find_spec("ray") is None:
-        return 'Ray is not installed (pip install -e ".[ray]")'
-    try:
-        probe = subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"cannot run unshare -n ({exc}); Ray tests need a private network namespace"
-    if probe.returncode != 0:
-        return ("cannot make a private network namespace (unshare -n needs root): Ray would bind the machine's "
-                f"address ({probe.stderr.decode(errors='replace').strip()})")
-    return None
-
-
-_PROBLEM = _netns_problem()
-requires_ray = pytest.mark.skipif(_PROBLEM is not None, reason=_PROBLEM or "")
 pytestmark = [requires_shared, requires_ray]
-
-
-def in_netns(script: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run bash ``script`` in a new network namespace with only loopback (the venv's bin/ first on PATH)."""
-    # loopback only, in a namespace of its own: no Ray token auth (a token in ~/.ray from another local
-    # Ray would otherwise be required by `ray start` and missing in the driver)
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "YOLO_OFFLINE": "1",
-           "RAY_AUTH_MODE": "disabled"}
-    env.pop("RAY_ADDRESS", None)
-    return subprocess.run(["unshare", "-n", "bash", "-c", f"ip link set lo up && cd {shlex.quote(str(REPO))} && "
-                           + script], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _mtmc(scene: Path, out: Path, *extra: str | Path) -> str:
@@ -146,18 +114,10 @@ def test_ray_start_head_cluster_and_ray_address(scene: Path, local_run: Path, ra
     assert len(head_ids) == len(local_ids)
 
 
-def _scenario(action: str, camera: str, after: int, argv: list[str | Path]) -> tuple[dict, str]:
-    cmd = shlex.join([sys.executable, str(REPO / "tests" / "ray_scenarios.py"), action, camera, str(after), "--",
-                      *map(str, argv)])
-    proc = in_netns(cmd)
-    assert proc.stdout.strip(), proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
-
-
 def test_killed_camera_actor_fails_that_camera_only(scene: Path, ray_run: Path, ray_cfg: Path) -> None:
     out = scene.parent / "killed"
     argv = ["run", scene, "-o", out, *MODEL_ARGS, "--executor", "ray", "--config", ray_cfg]
-    res, stderr = _scenario("kill", "ov_right", 64, argv)
+    res, stderr = scenario("kill", "ov_right", 64, argv)
     assert res == {"rc": 1, "acted": True}, stderr[-3000:]
     full, got = _summary(ray_run), _summary(out)
     assert got["ov_right"]["status"] == "failed" and "Ray actor died" in got["ov_right"]["error"]
@@ -172,7 +132,7 @@ def test_killed_camera_actor_fails_that_camera_only(scene: Path, ray_run: Path, 
 def test_sigterm_writes_partial_results(scene: Path, ray_cfg: Path) -> None:
     out = scene.parent / "term"
     argv = ["run", scene, "-o", out, *MODEL_ARGS, "--executor", "ray", "--config", ray_cfg]
-    res, stderr = _scenario("term", "dj_left", 32, argv)
+    res, stderr = scenario("term", "dj_left", 32, argv)
     assert res == {"rc": 143, "acted": True}, stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True

@@ -55,9 +55,25 @@ def test_executor_ray_without_ray_exits_2_with_the_install_command(
     assert not (tmp_path / "out" / "summary.json").exists()
 
 
-def test_live_with_executor_ray_is_refused_with_a_reason(tmp_path: Path, tiny_video: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["live", str(tiny_video), "-o", str(tmp_path / "out"), "--executor", "ray"])
+def test_live_executor_ray_without_ray_exits_2_with_the_install_command(
+        tmp_path: Path, tiny_video: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    rc = main(["live", str(tiny_video), "-o", str(tmp_path / "out"), "--executor", "ray", "--duration", "5"])
     assert rc == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "executor.type local only" in err[0]
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("mtmc: error:")]
+    assert len(err) == 1 and 'pip install -e ".[ray]"' in err[0]
+    assert not (tmp_path / "out" / "events.jsonl").exists()
+
+
+@requires_shared
+def test_save_crops_with_ray_exits_2_before_touching_the_previous_run(
+        tmp_path: Path, tiny_video: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")  # a previous run's output
+    rc = main(["run", str(tiny_video), "-o", str(out), "--exist-ok", "--detector", f"yolox:{YOLOX}", "--reid",
+               str(OSNET_ONNX), "--no-progress", "--executor", "ray", "--save-crops"])
+    assert rc == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("mtmc: error:")]
+    assert len(err) == 1 and "--save-crops is not supported with --executor ray" in err[0]
+    assert (out / "summary.json").read_text() == "{}"

@@ -135,12 +135,13 @@ def test_every_offline_bash_block_is_marked() -> None:
     network cameras, the 30-minute live soak, the whole test suite (which runs this file) and a Ray cluster."""
     unmarked = [b.first_line for b in cr.parse_blocks(README.read_text(encoding="utf-8"))
                 if b.lang == "bash" and not b.marked]
-    assert len(unmarked) == 5, unmarked
+    assert len(unmarked) == 6, unmarked
     assert unmarked[0].startswith("python3 -m venv")
     assert unmarked[1].startswith("mtmc live") and "rtsp://" in unmarked[1]
     assert unmarked[2].startswith("python scripts/benchmark_live.py --minutes 30")
     assert unmarked[3] == "ruff check . && python -m pytest"
     assert unmarked[4].startswith("ray start --head")  # a Ray cluster: needs a network namespace here
+    assert unmarked[5].startswith("mtmc live") and "runs/live-ray" in unmarked[5]  # tests/test_ray_live.py
 
 
 # --- every marked block runs ----------------------------------------------------------------------------

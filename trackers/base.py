@@ -68,6 +68,15 @@ class Tracker(Protocol):
         """Forget every track; ids restart at 1."""
         ...
 
+    @property
+    def num_confirmed(self) -> int:
+        """Number of tracks ever confirmed (the largest id given so far)."""
+        ...
+
+    def start_ids_at(self, first: int) -> None:
+        """Give new tracks ids from ``first`` on (raises ``ValueError`` below 1)."""
+        ...
+
 
 class TrackerClock:
     """Bookkeeping shared by the trackers: ids from 1 per instance, frame times in order, SORT's warm-up.
@@ -106,6 +115,16 @@ class TrackerClock:
     def feature_mask(self, dets: Detections, timestamp: float) -> np.ndarray:
         """N ``bool``, all False: trackers without appearance use no ReID features."""
         return np.zeros(len(dets), bool)
+
+    def start_ids_at(self, first: int) -> None:
+        """Give new tracks ids from ``first`` (>= 1) on: a camera restarted mid-session keeps its old ids unique.
+
+        Raises:
+            ValueError: ``first`` < 1.
+        """
+        if first < 1:
+            raise ValueError(f"track ids start at 1 or more, got {first}")
+        self._next_id = int(first)
 
     def _take_ids(self, k: int) -> np.ndarray:
         """The next ``k`` ids (``int64``)."""
