@@ -3,10 +3,14 @@
 Each round trains :func:`reid.train.train` (P×K batches, BNNeck, label-smoothed CE +
 the metric loss) on the crops of :func:`pipeline.adapt_data.build_adapt_set`, one
 pseudo-identity per tracklet, same-camera same-time tracklets in one batch as hard
-negatives. With ``join_confident``, cross-camera tracklet pairs that are mutual nearest
-neighbours at a cosine distance under ``JOIN_FRACTION`` × the run's linking threshold
-become one pseudo-identity — from the run's own features (``features.npz``) in round 1,
-from the previous round's model afterwards (each round re-labels with the new model).
+negatives. By default both losses are per camera (TAUDL's per-camera tracklet
+discrimination, :mod:`reid.camera_aware`): a crop's class competes only with its own
+camera's tracklets and metric-loss negatives come from its own camera, so two
+cameras' tracklets of one person are never pushed apart. With ``join_confident``,
+cross-camera tracklet pairs that are mutual nearest neighbours at a cosine distance
+under ``JOIN_FRACTION`` × the run's linking threshold become one pseudo-identity — from
+the run's own features (``features.npz``) in round 1, from the previous round's model
+afterwards (each round re-labels with the new model).
 Round r starts from round r − 1's model.
 
 Writes ``DIR/crops/`` (the training crops), ``DIR/round<r>/`` (the trainer's
@@ -42,7 +46,8 @@ DEFAULT_THRESHOLD = 0.4  # cosine, when the run's summary has no threshold (link
 class AdaptOptions:
     """Settings of ``mtmc adapt``: the start model ``init`` (``ARCH:PTH``), epochs per round, rounds,
     whether confident cross-camera links become positives, crops per tracklet, P×K, learning rate,
-    the metric loss (:data:`reid.metric_losses.METRIC_LOSSES`), device and seed."""
+    the metric loss (:data:`reid.metric_losses.METRIC_LOSSES`), whether the losses are per camera
+    (``camera_aware``: :mod:`reid.camera_aware`), device and seed."""
 
     init: str
     epochs: int = 10
@@ -53,6 +58,7 @@ class AdaptOptions:
     k: int = 4
     lr: float = 5e-5
     metric_loss: str = "triplet"
+    camera_aware: bool = True
     device: str = "cpu"
     seed: int = 0
     progress: bool = False
@@ -124,7 +130,8 @@ def _round(opts: AdaptOptions, data: AdaptSet, pseudo: dict[tuple[str, int], int
                          f"{2 * opts.p} (two P×K batches, P={opts.p}): run on longer or more footage")
     cfg = default_config(arch=arch, init_weights=str(init), epochs=opts.epochs, p=opts.p, k=opts.k, lr=opts.lr,
                          warmup_epochs=0, milestones=(max(1, opts.epochs * 2 // 3),), eval_every=0,
-                         metric_loss=opts.metric_loss, device=opts.device, seed=opts.seed, out_dir=str(out),
+                         metric_loss=opts.metric_loss, camera_aware=opts.camera_aware, device=opts.device,
+                         seed=opts.seed, out_dir=str(out),
                          progress=opts.progress)
     dataset = ReidDataset(out, "generic", train=data.items(pseudo))
     res = train(cfg, dataset, stop=stop, hard_negatives=data.hard_negatives(pseudo))

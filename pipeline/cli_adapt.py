@@ -32,6 +32,10 @@ def add_adapt_parser(sub: argparse._SubParsersAction) -> None:
                          "pseudo-identity")
     ad.add_argument("--max-crops", type=int, default=16, help="crops per tracklet at most (default 16)")
     ad.add_argument("--metric-loss", choices=METRIC_LOSSES, default="triplet", help="metric loss (default triplet)")
+    ad.add_argument("--camera-aware", action=argparse.BooleanOptionalAction, default=True,
+                    help="per-camera tracklet discrimination (TAUDL; default on): the ID softmax over the tracklets "
+                         "of a crop's camera only, metric-loss negatives from its camera only; --no-camera-aware: "
+                         "one softmax over all tracklets")
     ad.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ad.add_argument("--seed", type=int, default=0)
     ad.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -45,7 +49,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     opts = AdaptOptions(init=args.init, epochs=args.epochs, rounds=args.rounds, join_confident=args.join_confident,
-                        max_crops=args.max_crops, metric_loss=args.metric_loss, device=args.device, seed=args.seed,
+                        max_crops=args.max_crops, metric_loss=args.metric_loss, camera_aware=args.camera_aware,
+                        device=args.device, seed=args.seed,
                         progress=not args.no_progress and sys.stderr.isatty())
     with GracefulStop(what="finishing the batch in flight and writing the last model",
                       before_exit=[remove_partial]) as stop:

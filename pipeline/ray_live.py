@@ -180,7 +180,8 @@ class RayLiveSession(LiveHub):
         ready: list[Any] = []
         if self.pending:
             ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0.1)
-        if any(self._take(ray, ref) for ref in ready) and time.monotonic() >= self._next_open:
+        took = [self._take(ray, ref) for ref in ready]  # every ready chunk (no short-circuit)
+        if any(took) and time.monotonic() >= self._next_open:
             self._next_open = time.monotonic() + self.cfg.live.trajectories_every_s / 2
         now = time.monotonic()
         for cid, cam in self.cameras.items():
@@ -219,12 +220,7 @@ class RayLiveSession(LiveHub):
         self.link_early(cid, chunk.early)
         if chunk.open is not None:
             cam.open = chunk.open
-        for key, value in chunk.reader.items():  # counters of a restarted actor continue its predecessors'
-            setattr(cam.reader, key, cam.carried[key] + value if key in cam.carried else value)
-        if cam.reader.width:
-            cam.result.width, cam.result.height = cam.reader.width, cam.reader.height
-        cam.result.frames += len(chunk.processed)
-        cam.next_local_id = max(cam.next_local_id, chunk.next_local_id)
+        _mirror(cam, chunk)
         for ts in chunk.processed:
             lat = now_mono - (self.t0 + ts)
             self.stats.processed[cid] += 1
@@ -243,9 +239,7 @@ class RayLiveSession(LiveHub):
     def shutdown(self) -> None:
         """Collect the polls in flight, let every actor close its open tracks, end the actors, decide every id."""
         ray = import_ray()
-        for ref in list(self.pending):
-            self._take(ray, ref)
-        for ref in list(self.pending):  # the polls just issued: the actors answer within POLL_S
+        for ref in list(self.pending):  # the polls in flight: the actors answer within POLL_S
             cid = self.pending.pop(ref)
             try:
                 self._apply_chunk(cid, ray.get(ref))
@@ -262,6 +256,17 @@ class RayLiveSession(LiveHub):
                 ray.kill(cam.actor, no_restart=True)
                 cam.actor = None
         self.flush_links(None)
+
+
+def _mirror(cam: RemoteCamera, chunk: LiveChunk) -> None:
+    """Copy the actor's reader figures, frame size, frames processed and next track id into ``cam``; the
+    counters of a restarted actor continue its predecessors'."""
+    for key, value in chunk.reader.items():
+        setattr(cam.reader, key, cam.carried[key] + value if key in cam.carried else value)
+    if cam.reader.width:
+        cam.result.width, cam.result.height = cam.reader.width, cam.reader.height
+    cam.result.frames += len(chunk.processed)
+    cam.next_local_id = max(cam.next_local_id, chunk.next_local_id)
 
 
 def _actor_error(exc: BaseException) -> str:

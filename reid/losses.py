@@ -86,7 +86,7 @@ def label_smoothing_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, e
 
 
 def hard_example_mining(
-    dist: torch.Tensor, labels: torch.Tensor
+    dist: torch.Tensor, labels: torch.Tensor, negatives: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """For each anchor, its hardest positive (farthest same id) and hardest negative (nearest other id).
 
@@ -96,6 +96,8 @@ def hard_example_mining(
     Args:
         dist: N×N distances (row = anchor).
         labels: N identity labels (any integer dtype).
+        negatives: N×N ``bool``, the pairs that may serve as negatives (e.g. same camera only:
+            :func:`reid.camera_aware.same_camera`); ``None``: every pair of different identities.
 
     Returns:
         ``(d_ap, d_an, idx_p, idx_n, valid)``: the N hardest-positive and
@@ -110,11 +112,12 @@ def hard_example_mining(
     if dist.ndim != 2 or dist.shape[1] != n or labels.shape != (n,):
         raise ValueError(f"expected N×N distances and N labels, got {tuple(dist.shape)} and {tuple(labels.shape)}")
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    neg = ~same if negatives is None else ~same & negatives
     with torch.no_grad():
         inf = torch.finfo(dist.dtype).max
         idx_p = dist.masked_fill(~same, -inf).argmax(dim=1)
-        idx_n = dist.masked_fill(same, inf).argmin(dim=1)
-        valid = (~same).any(dim=1)
+        idx_n = dist.masked_fill(~neg, inf).argmin(dim=1)
+        valid = neg.any(dim=1)
     rows = torch.arange(n, device=dist.device)
     return dist[rows, idx_p], dist[rows, idx_n], idx_p, idx_n, valid
 
@@ -131,6 +134,7 @@ def triplet_hard_loss(
     margin: float = TRIPLET_MARGIN,
     soft_margin: bool = False,
     mining_dist: torch.Tensor | None = None,
+    negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Batch-hard ("TriHard") triplet loss on a distance matrix (Hermans et al., 2017).
 
@@ -151,22 +155,26 @@ def triplet_hard_loss(
         margin: hinge margin (0.3 by default); ignored with ``soft_margin``.
         soft_margin: use ``log(1 + exp(d_ap − d_an))`` instead of the hinge.
         mining_dist: N×N distances to mine the hard pairs on; ``None`` = ``dist``.
+        negatives: N×N ``bool`` pairs allowed as negatives (:func:`hard_example_mining`); a batch with
+            none gives a zero loss.
 
     Returns:
         0-dim tensor.
 
     Raises:
-        ValueError: wrong shapes, or no anchor has a negative (a single identity).
+        ValueError: wrong shapes, or (without ``negatives``) no anchor has a negative (a single identity).
     """
     if mining_dist is None:
-        d_ap, d_an, _, _, valid = hard_example_mining(dist, labels)
+        d_ap, d_an, _, _, valid = hard_example_mining(dist, labels, negatives)
     else:
         if mining_dist.shape != dist.shape:
             raise ValueError(f"mining distances {tuple(mining_dist.shape)} ≠ distances {tuple(dist.shape)}")
-        _, _, idx_p, idx_n, valid = hard_example_mining(mining_dist, labels)
+        _, _, idx_p, idx_n, valid = hard_example_mining(mining_dist, labels, negatives)
         rows = torch.arange(dist.shape[0], device=dist.device)
         d_ap, d_an = dist[rows, idx_p], dist[rows, idx_n]
     if not bool(valid.any()):
+        if negatives is not None:
+            return dist.sum() * 0.0
         raise ValueError("triplet loss needs at least two identities in the batch")
     return _triplet_from(d_ap[valid], d_an[valid], margin, soft_margin).mean()
 

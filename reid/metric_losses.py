@@ -39,26 +39,37 @@ CONTRASTIVE_MARGIN = 1.0
 IMPROVED_TAU1, IMPROVED_TAU2, IMPROVED_BETA = -1.0, 0.01, 0.002
 
 
-def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """N×N same-identity mask without the diagonal, and the different-identity mask."""
+def _masks(labels: torch.Tensor, negatives: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """N×N same-identity mask without the diagonal, and the different-identity mask (within ``negatives``)."""
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
     eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-    return same & ~eye, ~same
+    return same & ~eye, ~same if negatives is None else ~same & negatives
 
 
-def _need_two_ids(neg: torch.Tensor, name: str) -> None:
-    if not bool(neg.any()):
+def _no_negative(neg: torch.Tensor, name: str, negatives: torch.Tensor | None) -> bool:
+    """True when the batch has no negative pair and ``negatives`` restricted them (the loss is then 0).
+
+    Raises:
+        ValueError: no negative pair without a restriction (a batch of one identity).
+    """
+    if bool(neg.any()):
+        return False
+    if negatives is None:
         raise ValueError(f"{name} loss needs at least two identities in the batch")
+    return True
 
 
-def contrastive_loss(feat: torch.Tensor, labels: torch.Tensor, margin: float = CONTRASTIVE_MARGIN) -> torch.Tensor:
+def contrastive_loss(feat: torch.Tensor, labels: torch.Tensor, margin: float = CONTRASTIVE_MARGIN,
+                     negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Contrastive loss (Hadsell et al., CVPR 2006) over all pairs of L2-normalised ``feat`` (N×D).
 
     Returns ``mean_pos(½ d²) + mean_neg(½ max(0, margin − d)²)`` (a batch without positive pairs
-    has only the negative term). Raises ``ValueError`` for a batch of one identity.
+    has only the negative term). ``negatives``: see :func:`metric_loss`. Raises ``ValueError`` for a
+    batch of one identity (unrestricted).
     """
-    pos, neg = _masks(labels)
-    _need_two_ids(neg, "contrastive")
+    pos, neg = _masks(labels, negatives)
+    if _no_negative(neg, "contrastive", negatives):
+        return feat.sum() * 0.0
     f = F.normalize(feat, dim=1)
     d = pairwise_euclidean(f, f)
     loss = 0.5 * F.relu(margin - d[neg]).pow(2).mean()
@@ -68,30 +79,35 @@ def contrastive_loss(feat: torch.Tensor, labels: torch.Tensor, margin: float = C
 
 
 def improved_triplet_loss(feat: torch.Tensor, labels: torch.Tensor, tau1: float = IMPROVED_TAU1,
-                          tau2: float = IMPROVED_TAU2, beta: float = IMPROVED_BETA) -> torch.Tensor:
+                          tau2: float = IMPROVED_TAU2, beta: float = IMPROVED_BETA,
+                          negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Improved triplet loss (Cheng et al., CVPR 2016) on L2-normalised ``feat`` (N×D), batch-hard triplets.
 
     Per anchor ``max(d²_ap − d²_an, tau1) + beta·max(d²_ap, tau2)``, averaged over anchors that
-    have a negative. Raises ``ValueError`` for a batch of one identity.
+    have a negative. ``negatives``: see :func:`metric_loss`. Raises ``ValueError`` for a batch of one
+    identity (unrestricted).
     """
     f = F.normalize(feat, dim=1)
-    d_ap, d_an, _, _, valid = hard_example_mining(pairwise_euclidean(f, f), labels)
-    _need_two_ids(valid, "improved_triplet")
+    d_ap, d_an, _, _, valid = hard_example_mining(pairwise_euclidean(f, f), labels, negatives)
+    if _no_negative(valid, "improved_triplet", negatives):
+        return feat.sum() * 0.0
     ap2, an2 = d_ap[valid].pow(2), d_an[valid].pow(2)
     return (torch.clamp(ap2 - an2, min=tau1) + beta * torch.clamp(ap2, min=tau2)).mean()
 
 
-def quadruplet_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float = TRIPLET_MARGIN) -> torch.Tensor:
+def quadruplet_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float = TRIPLET_MARGIN,
+                    negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Quadruplet loss (Chen et al., CVPR 2017) on N×N distances, batch-hard.
 
     Per anchor: ``[d_ap − d_an + margin]+ + [d_ap − d_nn + margin/2]+`` with ``d_nn`` the smallest
     distance between two samples of two different identities other than the anchor's (the
     second term is left out for anchors whose batch has fewer than three identities).
-    Raises ``ValueError`` for a batch of one identity.
+    ``negatives``: see :func:`metric_loss`. Raises ``ValueError`` for a batch of one identity (unrestricted).
     """
-    d_ap, d_an, _, _, valid = hard_example_mining(dist, labels)
-    _need_two_ids(valid, "quadruplet")
-    _, neg = _masks(labels)
+    d_ap, d_an, _, _, valid = hard_example_mining(dist, labels, negatives)
+    if _no_negative(valid, "quadruplet", negatives):
+        return dist.sum() * 0.0
+    _, neg = _masks(labels, negatives)
     big = torch.finfo(dist.dtype).max
     other = labels.unsqueeze(1) != labels.unsqueeze(0)  # other[a, j]: j is not of a's identity
     # pair (j, k) allowed for anchor a: y_j != y_k, both != y_a; d_nn[a] = min over those pairs
@@ -103,38 +119,43 @@ def quadruplet_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float = TR
     return (first + second).mean()
 
 
-def msml_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float = TRIPLET_MARGIN) -> torch.Tensor:
+def msml_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float = TRIPLET_MARGIN,
+              negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Margin sample mining loss (Xiao et al., 2017) on N×N distances: ``[max_pos d − min_neg d + margin]+``
     over the whole batch (the diagonal is no positive pair; a batch without a positive pair uses 0).
-    Raises ``ValueError`` for a batch of one identity."""
-    pos, neg = _masks(labels)
-    _need_two_ids(neg, "msml")
+    ``negatives``: see :func:`metric_loss`. Raises ``ValueError`` for a batch of one identity (unrestricted)."""
+    pos, neg = _masks(labels, negatives)
+    if _no_negative(neg, "msml", negatives):
+        return dist.sum() * 0.0
     hardest_pos = dist[pos].max() if bool(pos.any()) else dist.new_zeros(())
     return F.relu(hardest_pos - dist[neg].min() + margin)
 
 
 def metric_loss(name: str, feat: torch.Tensor, labels: torch.Tensor, margin: float = TRIPLET_MARGIN,
-                soft_margin: bool = False) -> torch.Tensor:
+                soft_margin: bool = False, negatives: torch.Tensor | None = None) -> torch.Tensor:
     """The metric loss ``name`` (one of :data:`METRIC_LOSSES`) of N×D features ``feat``.
 
     ``margin`` is the hinge margin of ``triplet``, ``quadruplet`` (α1) and ``msml`` (feature
     units); ``contrastive`` and ``improved_triplet`` use their papers' constants on
-    L2-normalised features. ``soft_margin`` applies to ``triplet`` only.
+    L2-normalised features. ``soft_margin`` applies to ``triplet`` only. ``negatives`` (N×N ``bool``)
+    restricts the pairs that count as negatives (e.g. to one camera's: :mod:`reid.camera_aware`); a
+    batch without any allowed negative then gives a zero loss.
 
     Raises:
-        ValueError: an unknown name, ``soft_margin`` with another loss, or a batch of one identity.
+        ValueError: an unknown name, ``soft_margin`` with another loss, or (without ``negatives``) a
+            batch of one identity.
     """
     if soft_margin and name != "triplet":
         raise ValueError(f"soft margin is defined for the triplet loss only, not {name}")
     if name == "contrastive":
-        return contrastive_loss(feat, labels)
+        return contrastive_loss(feat, labels, negatives=negatives)
     if name == "improved_triplet":
-        return improved_triplet_loss(feat, labels)
+        return improved_triplet_loss(feat, labels, negatives=negatives)
     dist = pairwise_euclidean(feat, feat)
     if name == "triplet":
-        return triplet_hard_loss(dist, labels, margin, soft_margin)
+        return triplet_hard_loss(dist, labels, margin, soft_margin, negatives=negatives)
     if name == "quadruplet":
-        return quadruplet_loss(dist, labels, margin)
+        return quadruplet_loss(dist, labels, margin, negatives)
     if name == "msml":
-        return msml_loss(dist, labels, margin)
+        return msml_loss(dist, labels, margin, negatives)
     raise ValueError(f"unknown metric loss {name!r}: one of {', '.join(METRIC_LOSSES)}")

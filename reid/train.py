@@ -76,6 +76,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from pipeline.errors import InputError
+from reid.camera_aware import class_cameras
 from reid.checkpoint import load_checkpoint, make_checkpoint, restore, save
 from reid.datasets import ReidDataset
 from reid.metric_losses import METRIC_LOSSES
@@ -179,6 +180,7 @@ class _Run:
     step: int = 0
     best_map: float = -1.0
     best_epoch: int = 0
+    cameras: Any = None  # C×M bool class-camera table (cfg.camera_aware)
 
     def checkpoint(self, epochs_done: int) -> dict[str, Any]:
         return make_checkpoint(self.nets, self.opt, self.sched, self.scaler, epochs_done, self.step, self.best_map,
@@ -213,6 +215,8 @@ def _setup(cfg: TrainConfig, dataset: ReidDataset, hard_negatives: Mapping[int, 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: lr_factor(cfg, e))
     scaler = torch.amp.GradScaler("cuda") if cfg.amp and device.type == "cuda" else None
     run = _Run(cfg, dataset, device, out_dir, data, sampler, loader, nets, opt, sched, scaler)
+    if cfg.camera_aware:
+        run.cameras = class_cameras(data.labels, [e[2] for e in data.entries], data.num_classes).to(device)
     if cfg.resume:
         ck = load_checkpoint(cfg.resume)
         run.epoch, run.step, run.best_map = restore(ck, nets, opt, sched, scaler, cfg, data.num_classes)
@@ -233,13 +237,14 @@ def _run_epoch(run: _Run, stop: threading.Event) -> tuple[dict[str, float], int,
     lr = run.opt.param_groups[0]["lr"]
     bar = tqdm(run.loader, desc=f"epoch {run.epoch + 1}/{cfg.epochs}", unit="batch", disable=not cfg.progress,
                leave=False)
-    for images, labels, _ in bar:
+    for images, labels, camids in bar:
         if stop.is_set():
             break
         run.opt.zero_grad(set_to_none=True)
+        camera = (camids.to(device).long(), run.cameras) if run.cameras is not None else None
         with torch.autocast(device.type, dtype=torch.float16, enabled=run.scaler is not None):
             total, parts = train_step(cfg, run.nets, images.to(device, non_blocking=True),
-                                      labels.to(device, non_blocking=True).long())
+                                      labels.to(device, non_blocking=True).long(), camera)
         if run.scaler is not None:
             run.scaler.scale(total).backward()
             run.scaler.step(run.opt)

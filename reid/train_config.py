@@ -47,6 +47,10 @@ class TrainConfig(BaseModel):
         id_weight / triplet_weight / local_weight / kl_weight / metric_weight: loss weights (triplet_weight
             weighs the metric loss, whichever it is).
         aligned: add the AlignedReID local branch. local_stripes: H. local_dim: channels after the 1×1 conv.
+        camera_aware: TAUDL's per-camera tracklet discrimination (:mod:`reid.camera_aware`): the ID loss is a
+            softmax over the classes of the sample's camera and the triplet's negatives come from the anchor's
+            camera only, whichever the metric loss (pseudo-identities from tracklets: ``mtmc adapt``; not with
+            ``aligned`` or ``mutual``).
         mutual: train two networks with mutual learning.
         amp: float16 autocast + gradient scaling; used only on CUDA devices.
         device: ``'cpu'``, ``'cuda'``, ``'cuda:N'``, ``'mps'`` (unavailable → CPU, warned).
@@ -90,6 +94,7 @@ class TrainConfig(BaseModel):
     local_stripes: int = Field(8, ge=1)
     local_dim: int = Field(128, ge=1)
     local_weight: float = Field(1.0, ge=0.0)
+    camera_aware: bool = False
     mutual: bool = False
     kl_weight: float = Field(1.0, ge=0.0)
     metric_weight: float = Field(1.0, ge=0.0)
@@ -122,6 +127,8 @@ class TrainConfig(BaseModel):
         if self.metric_loss != "triplet" and (self.soft_margin or self.aligned):
             opt = "soft_margin" if self.soft_margin else "aligned"
             raise ValueError(f"{opt} needs metric_loss 'triplet', not {self.metric_loss!r}")
+        if self.camera_aware and (self.aligned or self.mutual):
+            raise ValueError("camera_aware does not combine with aligned or mutual")
         return self
 
     @field_validator("input_hw")

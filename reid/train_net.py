@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.errors import ModelError
+from reid.camera_aware import per_camera_cross_entropy, same_camera
 from reid.losses import (
     aligned_triplet_loss,
     label_smoothing_cross_entropy,
@@ -152,10 +153,19 @@ def build_train_net(cfg: TrainConfig, num_classes: int) -> ReidTrainNet:
     return ReidTrainNet(cfg.arch, num_classes, backbone, cfg.aligned, cfg.local_stripes, cfg.local_dim)
 
 
-def _net_losses(cfg: TrainConfig, out: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, torch.Tensor]:
+def _net_losses(cfg: TrainConfig, out: dict[str, torch.Tensor], labels: torch.Tensor,
+                camera: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """ID (label-smoothed CE), the metric loss (``loss_<cfg.metric_loss>``) and, with the local branch,
-    the AlignedReID local loss (float32)."""
+    the AlignedReID local loss (float32); with ``cfg.camera_aware``, the per-camera ID and triplet losses
+    of :mod:`reid.camera_aware` (``camera``: the batch's camera indices and the class × camera table)."""
     logits, feat = out["logits"].float(), out["feat"].float()
+    if cfg.camera_aware:
+        if camera is None:
+            raise ValueError("camera_aware training needs the batch's camera ids and the class-camera table")
+        camids, cameras = camera
+        return {"loss_id": per_camera_cross_entropy(logits, labels, camids, cameras, cfg.label_smoothing),
+                f"loss_{cfg.metric_loss}": metric_loss(cfg.metric_loss, feat, labels, cfg.triplet_margin,
+                                                       cfg.soft_margin, negatives=same_camera(camids))}
     losses = {"loss_id": label_smoothing_cross_entropy(logits, labels, cfg.label_smoothing)}
     if "local" in out:
         g, loc = aligned_triplet_loss(feat, out["local"].float(), labels, cfg.triplet_margin, cfg.soft_margin)
@@ -175,20 +185,23 @@ def _weighted(cfg: TrainConfig, losses: dict[str, torch.Tensor]) -> torch.Tensor
 
 
 def train_step(
-    cfg: TrainConfig, nets: Sequence[ReidTrainNet], images: torch.Tensor, labels: torch.Tensor
+    cfg: TrainConfig, nets: Sequence[ReidTrainNet], images: torch.Tensor, labels: torch.Tensor,
+    camera: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward one batch through one net (or two with mutual learning) and return the total loss.
 
     Args:
         cfg: loss settings. nets: one network, or two for mutual learning.
         images: ``N×3×H×W`` ``float32`` on the nets' device. labels: N ``int64`` class indices.
+        camera: with ``cfg.camera_aware``: N ``int64`` camera indices and the ``C×M`` ``bool`` table of
+            :func:`reid.camera_aware.class_cameras`.
 
     Returns:
         ``(total, parts)``: the 0-dim loss to back-propagate (sum over the nets) and the
         per-term values averaged over the nets, as Python floats.
     """
     outs = [net(images) for net in nets]
-    per_net = [_net_losses(cfg, o, labels) for o in outs]
+    per_net = [_net_losses(cfg, o, labels, camera) for o in outs]
     if len(nets) == 2:
         dists = [pairwise_euclidean(o["feat"].float(), o["feat"].float()) for o in outs]
         for i, j in ((0, 1), (1, 0)):

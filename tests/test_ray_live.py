@@ -54,25 +54,33 @@ def test_live_on_ray_tracks_and_links_every_stream(streams: list[Path], live_cfg
     ups = {c: [e["time"] for e in _by_camera(events, "stream_up", c)] for c in CAMS}
     assert all(len(t) == 1 for t in ups.values()) and abs(ups[CAMS[0]][0] - ups[CAMS[1]][0]) < 1.0  # together
     for cam in CAMS:
-        started = {e["local_id"] for e in _by_camera(events, "track_started", cam)}
-        ended = {e["local_id"] for e in _by_camera(events, "track_ended", cam)}
-        assert len(started) >= 3 and started == ended, cam
+        started = _ids(events, "track_started", cam)
+        assert len(started) >= 2 and started == _ids(events, "track_ended", cam), cam
         assert [e["reason"] for e in _by_camera(events, "stream_down", cam)] == ["end of file"]
     assert all(0 <= e["latency_s"] < 5 for e in events if e["event"] == "track_started")
     doc = validate_trajectories(out / "trajectories.json")
     cams = {c["id"]: c for c in doc["cameras"]}
-    assert set(cams) == set(CAMS) and all(c["status"] == "ok" and c["frames"] >= 40 for c in cams.values())
+    assert set(cams) == set(CAMS) and all(c["status"] == "ok" and c["frames"] >= 20 for c in cams.values())
     assert doc["run"]["models"]["detector"].startswith("onnx-yolox") and doc["run"]["models"]["reid"]
     both = [i for i in doc["identities"] if {s["camera"] for s in i["segments"]} == set(CAMS)]
     assert both, "no identity spans the two overlapping views"
 
 
+def _act(action: str, camera: str, rc: int, streams: list[Path], cfg: Path, out: Path) -> tuple[list[dict], str]:
+    """Run the live session with ``action`` on ``camera``'s actor after 25 frames; its events and stderr."""
+    res, stderr = scenario(action, camera, 25, _live_argv(streams, out, cfg))
+    assert res == {"rc": rc, "acted": True}, stderr[-3000:]
+    return validate_events(out / "events.jsonl"), stderr
+
+
+def _ids(events: list[dict], kind: str, cam: str) -> set[int]:
+    return {e["local_id"] for e in _by_camera(events, kind, cam)}
+
+
 def test_a_killed_stream_actor_is_restarted_and_the_other_stream_goes_on(streams: list[Path], live_cfg: Path,
                                                                           tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    res, stderr = scenario("kill", "ov_left", 25, _live_argv(streams, out, live_cfg))
-    assert res == {"rc": 0, "acted": True}, stderr[-3000:]
-    events = validate_events(out / "events.jsonl")
+    events, stderr = _act("kill", "ov_left", 0, streams, live_cfg, out)
     downs = _by_camera(events, "stream_down", "ov_left")
     assert "Ray actor died" in downs[0]["reason"] and len(_by_camera(events, "stream_up", "ov_left")) == 2
     assert "starting a new Ray actor" in stderr
@@ -80,8 +88,18 @@ def test_a_killed_stream_actor_is_restarted_and_the_other_stream_goes_on(streams
     before = {e["local_id"] for e in _by_camera(events, "track_started", "ov_left") if e["time"] < died}
     after = {e["local_id"] for e in _by_camera(events, "track_started", "ov_left") if e["time"] > died}
     assert before and after and min(after) > max(before)  # the new actor's ids continue the old ones
-    started = {e["local_id"] for e in _by_camera(events, "track_started", "ov_right")}
-    assert started and started == {e["local_id"] for e in _by_camera(events, "track_ended", "ov_right")}
-    doc = json.loads((out / "trajectories.json").read_text())
-    cams = {c["id"]: c for c in doc["cameras"]}
+    started = _ids(events, "track_started", "ov_right")
+    assert started and started == _ids(events, "track_ended", "ov_right")
+    cams = {c["id"]: c for c in json.loads((out / "trajectories.json").read_text())["cameras"]}
     assert cams["ov_right"]["status"] == "ok" and cams["ov_left"]["frames"] > 25
+
+
+def test_sigterm_closes_every_stream_and_writes_the_files(streams: list[Path], live_cfg: Path,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "term"
+    events, _ = _act("term", "ov_right", 143, streams, live_cfg, out)
+    for cam in CAMS:
+        assert _ids(events, "track_started", cam) == _ids(events, "track_ended", cam), cam
+    doc = validate_trajectories(out / "trajectories.json")
+    assert {c["id"] for c in doc["cameras"]} == set(CAMS)
+    assert all(c["frames"] >= 25 for c in doc["cameras"] if c["id"] == "ov_right")
