@@ -193,7 +193,8 @@ def _finish(view: RunView, dest: Path, opts: AdaptOptions, data: AdaptSet, round
             writer.writeheader()
             writer.writerows(rows)
     info = {"run": str(view.out), "init": opts.init, "tracklets": len(data.crops),
-            "crops": sum(len(v) for v in data.crops.values()), "rounds": rounds, "seconds": round(seconds, 1),
+            "crops": sum(len(v) for v in data.crops.values()), "crops_from": data.source, "rounds": rounds,
+            "seconds": round(seconds, 1),
             "model": str(dest / "model.pth"), "options": {k: v for k, v in vars(opts).items() if k != "progress"}}
     (dest / "adapt.json").write_text(json.dumps(info, indent=1))
     return info

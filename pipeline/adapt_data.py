@@ -4,7 +4,8 @@ Tracklet association learning (Li, Zhu and Gong, "Unsupervised Person
 Re-identification by Deep Learning Tracklet Association", ECCV 2018 — TAUDL): the crops
 of one tracklet are one person, so every tracklet is a pseudo-identity, and two
 tracklets of one camera at the same time are two people, so they are hard negatives
-(put in one P×K batch, :class:`reid.sampler.PKSampler`). :func:`pseudo_ids` joins
+(put in one P×K batch, :class:`reid.sampler.PKSampler`), as are two tracklets of cameras
+(or at a transit gap) the run's ``linking.topology`` forbids. :func:`pseudo_ids` joins
 tracklets (e.g. confident cross-camera links, :mod:`pipeline.adapt`) into one
 pseudo-identity.
 
@@ -12,13 +13,16 @@ Crops: per tracklet up to ``max_crops`` boxes that pass the same quality filter 
 tracklet features (:func:`pipeline.tracklets.quality_mask`: tall enough, scored high,
 not cut by the border, not overlapped), evenly spaced in time; they are cut from the
 run's sources (each camera decoded once) and written as
-``DIR/crops/<camera>/<local id>/<frame>.jpg``.
+``DIR/crops/<camera>/<local id>/<frame>.jpg`` — or, when the run saved its crops
+(``mtmc run --save-crops``: ``OUT/crops``, the crops behind each tracklet's feature, which
+passed that filter), taken from there without decoding anything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,6 +35,7 @@ from pipeline.sources import CameraError, frames_at
 from pipeline.tracklets import quality_mask
 from reid.datasets import ReidItem
 from reid.preprocess import crop_boxes
+from trackers.linking.topology import PairRules
 
 
 @dataclass
@@ -39,11 +44,14 @@ class AdaptSet:
 
     Attributes:
         crops: ``(camera, local id)`` → the crop files written for it (at least 2).
-        negatives: ``(camera, local id)`` → tracklets seen by the same camera at the same time.
+        negatives: ``(camera, local id)`` → tracklets that cannot be the same person (one camera at the
+            same time; cameras or transit gaps the run's ``linking.topology`` forbids).
+        source: ``"saved"`` (the run's ``OUT/crops``) or ``"sources"`` (cut from the run's inputs).
     """
 
     crops: dict[tuple[str, int], list[Path]] = field(default_factory=dict)
     negatives: dict[tuple[str, int], list[tuple[str, int]]] = field(default_factory=dict)
+    source: str = "sources"
 
     @property
     def keys(self) -> list[tuple[str, int]]:
@@ -83,18 +91,20 @@ def _good_frames(view: RunView, cfg: TrackletConfig) -> dict[tuple[str, int], li
     return out
 
 
-def _overlap(a: Segment, b: Segment) -> bool:
-    return a.camera == b.camera and a.start_time <= b.end_time and b.start_time <= a.end_time
-
-
-def _negatives(segs: list[Segment], keys: set[tuple[str, int]]) -> dict[tuple[str, int], list[tuple[str, int]]]:
+def _negatives(segs: list[Segment], keys: set[tuple[str, int]],
+               topology: dict[str, Any] | None = None) -> dict[tuple[str, int], list[tuple[str, int]]]:
+    """Tracklet → the tracklets that cannot be the same person: one camera at the same time, or cameras
+    (or a transit gap) the run's ``linking.topology`` forbids (:class:`~trackers.linking.topology.PairRules`)."""
+    segs = [s for s in segs if (s.camera, s.local_id) in keys]
+    if len(segs) < 2:
+        return {}
+    rules = PairRules([s.camera for s in segs], np.array([s.start_time for s in segs], np.float64),
+                      np.array([s.end_time for s in segs], np.float64), topology=topology or None)
     out: dict[tuple[str, int], list[tuple[str, int]]] = {}
-    for i, a in enumerate(segs):
-        for b in segs[i + 1:]:
-            ka, kb = (a.camera, a.local_id), (b.camera, b.local_id)
-            if ka in keys and kb in keys and _overlap(a, b):
-                out.setdefault(ka, []).append(kb)
-                out.setdefault(kb, []).append(ka)
+    for i, j in zip(*np.nonzero(np.triu(rules.dense(), 1)), strict=True):
+        ka, kb = (segs[i].camera, segs[i].local_id), (segs[j].camera, segs[j].local_id)
+        out.setdefault(ka, []).append(kb)
+        out.setdefault(kb, []).append(ka)
     return out
 
 
@@ -118,7 +128,7 @@ def build_adapt_set(view: RunView, root: Path, cfg: TrackletConfig, max_crops: i
     """Cut the crops of ``view``'s tracklets into ``root/<camera>/<local id>/<frame>.jpg`` (module docstring).
 
     Args:
-        view: the run (``trajectories.json`` with boxes and scores; its sources must still exist).
+        view: the run (``trajectories.json`` with boxes and scores; ``OUT/crops`` or its sources).
         root: folder for the crops. cfg: the quality filter. max_crops: crops per tracklet at most.
 
     Returns:
@@ -127,18 +137,45 @@ def build_adapt_set(view: RunView, root: Path, cfg: TrackletConfig, max_crops: i
     Raises:
         InputError: a camera's source cannot be opened or decoded (the run's sources are needed).
     """
-    good = {k: v for k, v in _good_frames(view, cfg).items() if len(v) >= 2}
-    wanted: dict[str, dict[int, list[tuple[tuple[str, int], np.ndarray]]]] = {}
-    for key, boxes in good.items():
-        for f, b in [boxes[i] for i in np.linspace(0, len(boxes) - 1, min(max_crops, len(boxes))).astype(int)]:
-            wanted.setdefault(key[0], {}).setdefault(f, []).append((key, b))
+    segs = [s for i in view.identities for s in i.segments]
     data = AdaptSet()
-    for cam in view.cameras:
-        if cam["id"] in wanted:
-            _cut(cam, wanted[cam["id"]], root, data)
+    saved = saved_crops(view.out / "crops", {(s.camera, s.local_id) for s in segs}, max_crops)
+    if saved:
+        data.crops, data.source = saved, "saved"
+    else:
+        good = {k: v for k, v in _good_frames(view, cfg).items() if len(v) >= 2}
+        wanted: dict[str, dict[int, list[tuple[tuple[str, int], np.ndarray]]]] = {}
+        for key, boxes in good.items():
+            for f, b in [boxes[i] for i in _spaced(len(boxes), max_crops)]:
+                wanted.setdefault(key[0], {}).setdefault(f, []).append((key, b))
+        for cam in view.cameras:
+            if cam["id"] in wanted:
+                _cut(cam, wanted[cam["id"]], root, data)
     data.crops = {k: v for k, v in data.crops.items() if len(v) >= 2}
-    data.negatives = _negatives([s for i in view.identities for s in i.segments], set(data.crops))
+    topology = ((view.summary.get("config") or {}).get("linking") or {}).get("topology")
+    data.negatives = _negatives(segs, set(data.crops), topology)
     return data
+
+
+def _spaced(n: int, k: int) -> list[int]:
+    """At most ``k`` indices of ``range(n)``, evenly spaced, first and last included."""
+    return sorted({int(i) for i in np.linspace(0, n - 1, min(k, n)).astype(int)}) if n else []
+
+
+def saved_crops(root: Path, keys: set[tuple[str, int]], max_crops: int) -> dict[tuple[str, int], list[Path]]:
+    """The crops ``mtmc run --save-crops`` wrote (``root/<global id>/<camera>/<local id>_<frame>.jpg``,
+    :mod:`pipeline.crops`) of the tracklets ``keys``, at most ``max_crops`` each, evenly spaced in time;
+    empty when the run saved none."""
+    found: dict[tuple[str, int], list[tuple[int, Path]]] = {}
+    for path in root.glob("*/*/*_*.jpg") if root.is_dir() else []:
+        local, _, frame = path.stem.partition("_")
+        if local.isdigit() and frame.isdigit() and (path.parent.name, int(local)) in keys:
+            found.setdefault((path.parent.name, int(local)), []).append((int(frame), path))
+    out = {}
+    for key, items in found.items():
+        items.sort()
+        out[key] = [items[i][1] for i in _spaced(len(items), max_crops)]
+    return out
 
 
 def _cut(cam: dict, wanted: dict[int, list[tuple[tuple[str, int], np.ndarray]]], root: Path, data: AdaptSet) -> None:
@@ -156,4 +193,4 @@ def _cut(cam: dict, wanted: dict[int, list[tuple[tuple[str, int], np.ndarray]]],
                     data.crops.setdefault(key, []).append(path)
     except CameraError as exc:
         raise InputError(f"{exc}; mtmc adapt cuts its crops from the run's sources: keep them where the run "
-                         "read them") from None
+                         "read them, or run mtmc run with --save-crops") from None

@@ -10,17 +10,55 @@ pseudo-identity that spans cameras (joined tracklets) belongs to each of them.
 
 * :func:`per_camera_cross_entropy` — label-smoothed cross-entropy over the classes of the
   sample's camera only (Szegedy et al., CVPR 2016, §7, with ``K`` = those classes).
-* :func:`same_camera` — the pairs the metric loss may use as negatives
+* :func:`same_camera` / :func:`batch_negatives` — the pairs the metric loss may use as negatives
   (:func:`reid.metric_losses.metric_loss` with ``negatives=``): two classes *of the anchor's
   camera*; positives are the anchor's class from any camera. For the batch-hard triplet
   (Hermans et al., 2017) the hardest negative is then the nearest other tracklet of the
-  anchor's own camera.
+  anchor's own camera. Pairs known to be two people in any case (another camera the
+  topology forbids, :func:`known_pairs`) are negatives too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
 import torch
 from torch.nn import functional as F
+
+
+class CameraBatch(NamedTuple):
+    """What the per-camera losses need of one batch.
+
+    Attributes:
+        camids: N ``int64`` camera indices.
+        cameras: ``C×M`` ``bool`` class-camera table (:func:`class_cameras`).
+        negatives: N×N ``bool`` pairs allowed as metric-loss negatives: one camera's, or classes known to
+            be two people (:func:`batch_negatives`).
+    """
+
+    camids: torch.Tensor
+    cameras: torch.Tensor
+    negatives: torch.Tensor
+
+
+def known_pairs(hard_negatives: Mapping[int, Sequence[int]], num_classes: int,
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """``C×C`` symmetric ``bool``: classes ``a`` and ``b`` are known to be two people (``hard_negatives``: class
+    index → class indices, e.g. one camera at the same time or cameras the topology forbids)."""
+    table = torch.zeros((num_classes, num_classes), dtype=torch.bool, device=device)
+    for a, bs in hard_negatives.items():
+        for b in bs:
+            table[a, b] = table[b, a] = True
+    return table
+
+
+def batch_negatives(labels: torch.Tensor, camids: torch.Tensor, known: torch.Tensor | None) -> torch.Tensor:
+    """N×N ``bool``: pairs of one camera (:func:`same_camera`), or of classes ``known`` (``C×C``) to differ."""
+    out = same_camera(camids)
+    if known is not None:
+        out = out | known[labels][:, labels]
+    return out
 
 
 def class_cameras(labels: list[int], camids: list[int], num_classes: int) -> torch.Tensor:

@@ -76,7 +76,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from pipeline.errors import InputError
-from reid.camera_aware import class_cameras
+from reid.camera_aware import CameraBatch, batch_negatives, class_cameras, known_pairs
 from reid.checkpoint import load_checkpoint, make_checkpoint, restore, save
 from reid.datasets import ReidDataset
 from reid.metric_losses import METRIC_LOSSES
@@ -181,6 +181,7 @@ class _Run:
     best_map: float = -1.0
     best_epoch: int = 0
     cameras: Any = None  # C×M bool class-camera table (cfg.camera_aware)
+    known: Any = None  # C×C bool classes known to be two people (cfg.camera_aware, from hard_negatives)
 
     def checkpoint(self, epochs_done: int) -> dict[str, Any]:
         return make_checkpoint(self.nets, self.opt, self.sched, self.scaler, epochs_done, self.step, self.best_map,
@@ -217,6 +218,7 @@ def _setup(cfg: TrainConfig, dataset: ReidDataset, hard_negatives: Mapping[int, 
     run = _Run(cfg, dataset, device, out_dir, data, sampler, loader, nets, opt, sched, scaler)
     if cfg.camera_aware:
         run.cameras = class_cameras(data.labels, [e[2] for e in data.entries], data.num_classes).to(device)
+        run.known = known_pairs(neighbours or {}, data.num_classes, device)
     if cfg.resume:
         ck = load_checkpoint(cfg.resume)
         run.epoch, run.step, run.best_map = restore(ck, nets, opt, sched, scaler, cfg, data.num_classes)
@@ -241,7 +243,7 @@ def _run_epoch(run: _Run, stop: threading.Event) -> tuple[dict[str, float], int,
         if stop.is_set():
             break
         run.opt.zero_grad(set_to_none=True)
-        camera = (camids.to(device).long(), run.cameras) if run.cameras is not None else None
+        camera = _camera_batch(run, labels.to(device).long(), camids.to(device).long())
         with torch.autocast(device.type, dtype=torch.float16, enabled=run.scaler is not None):
             total, parts = train_step(cfg, run.nets, images.to(device, non_blocking=True),
                                       labels.to(device, non_blocking=True).long(), camera)
@@ -259,6 +261,13 @@ def _run_epoch(run: _Run, stop: threading.Event) -> tuple[dict[str, float], int,
         bar.set_postfix(loss=f"{parts['loss']:.3f}", lr=f"{lr:.2e}")
     bar.close()
     return sums, batches, lr
+
+
+def _camera_batch(run: _Run, labels: torch.Tensor, camids: torch.Tensor) -> CameraBatch | None:
+    """The batch's :class:`~reid.camera_aware.CameraBatch` with ``cfg.camera_aware``, else ``None``."""
+    if run.cameras is None:
+        return None
+    return CameraBatch(camids, run.cameras, batch_negatives(labels, camids, run.known))
 
 
 def _finish_epoch(run: _Run, sums: dict[str, float], batches: int, lr: float, t0: float) -> dict[str, Any]:
@@ -295,7 +304,8 @@ def train(cfg: TrainConfig, dataset: ReidDataset, stop: threading.Event | None =
         stop: when set (SIGTERM, Ctrl-C: :class:`pipeline.signals.GracefulStop`), training
             ends after the batch in flight: ``last.pth`` (resumable; the epoch restarts) and
             ``model.pth`` are written and the result says ``interrupted``.
-        hard_negatives: person id → person ids to put in its batches (see :class:`~reid.sampler.PKSampler`).
+        hard_negatives: person id → person ids to put in its batches (see :class:`~reid.sampler.PKSampler`);
+            with ``cfg.camera_aware`` these pairs are metric-loss negatives whatever their cameras.
 
     Returns:
         ``{"out_dir", "model_path", "epochs", "step", "num_classes", "best_map", "best_epoch",

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.errors import ModelError
-from reid.camera_aware import per_camera_cross_entropy, same_camera
+from reid.camera_aware import CameraBatch, per_camera_cross_entropy
 from reid.losses import (
     aligned_triplet_loss,
     label_smoothing_cross_entropy,
@@ -154,18 +154,18 @@ def build_train_net(cfg: TrainConfig, num_classes: int) -> ReidTrainNet:
 
 
 def _net_losses(cfg: TrainConfig, out: dict[str, torch.Tensor], labels: torch.Tensor,
-                camera: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                camera: CameraBatch | None = None) -> dict[str, torch.Tensor]:
     """ID (label-smoothed CE), the metric loss (``loss_<cfg.metric_loss>``) and, with the local branch,
-    the AlignedReID local loss (float32); with ``cfg.camera_aware``, the per-camera ID and triplet losses
-    of :mod:`reid.camera_aware` (``camera``: the batch's camera indices and the class × camera table)."""
+    the AlignedReID local loss (float32); with ``cfg.camera_aware``, the per-camera ID loss and the metric
+    loss on ``camera.negatives`` only (:mod:`reid.camera_aware`)."""
     logits, feat = out["logits"].float(), out["feat"].float()
     if cfg.camera_aware:
         if camera is None:
-            raise ValueError("camera_aware training needs the batch's camera ids and the class-camera table")
-        camids, cameras = camera
-        return {"loss_id": per_camera_cross_entropy(logits, labels, camids, cameras, cfg.label_smoothing),
+            raise ValueError("camera_aware training needs the batch's cameras (reid.camera_aware.CameraBatch)")
+        return {"loss_id": per_camera_cross_entropy(logits, labels, camera.camids, camera.cameras,
+                                                    cfg.label_smoothing),
                 f"loss_{cfg.metric_loss}": metric_loss(cfg.metric_loss, feat, labels, cfg.triplet_margin,
-                                                       cfg.soft_margin, negatives=same_camera(camids))}
+                                                       cfg.soft_margin, negatives=camera.negatives)}
     losses = {"loss_id": label_smoothing_cross_entropy(logits, labels, cfg.label_smoothing)}
     if "local" in out:
         g, loc = aligned_triplet_loss(feat, out["local"].float(), labels, cfg.triplet_margin, cfg.soft_margin)
@@ -186,15 +186,14 @@ def _weighted(cfg: TrainConfig, losses: dict[str, torch.Tensor]) -> torch.Tensor
 
 def train_step(
     cfg: TrainConfig, nets: Sequence[ReidTrainNet], images: torch.Tensor, labels: torch.Tensor,
-    camera: tuple[torch.Tensor, torch.Tensor] | None = None,
+    camera: CameraBatch | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Forward one batch through one net (or two with mutual learning) and return the total loss.
 
     Args:
         cfg: loss settings. nets: one network, or two for mutual learning.
         images: ``N×3×H×W`` ``float32`` on the nets' device. labels: N ``int64`` class indices.
-        camera: with ``cfg.camera_aware``: N ``int64`` camera indices and the ``C×M`` ``bool`` table of
-            :func:`reid.camera_aware.class_cameras`.
+        camera: with ``cfg.camera_aware``: the batch's :class:`reid.camera_aware.CameraBatch`.
 
     Returns:
         ``(total, parts)``: the 0-dim loss to back-propagate (sum over the nets) and the

@@ -119,3 +119,53 @@ def test_adapt_bad_input_exits_2(short_run: tuple[Path, Path], tmp_path: Path, c
     assert main(["adapt", str(moved), *args, "--init", f"osnet_x0_25:{START}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mtmc: error:") and str(tmp_path / "gone") in err
+
+
+@requires_shared
+def test_adapt_reads_the_runs_saved_crops_when_its_sources_are_gone(short_run: tuple[Path, Path], tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    import cv2
+
+    from pipeline.report.run_view import load_run
+
+    _, run = short_run
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved)
+    summary = json.loads((moved / "summary.json").read_text())
+    for cam in summary["cameras"]:
+        cam["source"] = str(tmp_path / "gone" / f"{cam['id']}.mp4")
+    (moved / "summary.json").write_text(json.dumps(summary))
+    rng = np.random.default_rng(0)
+    written = 0
+    for ident in load_run(moved).identities:  # what mtmc run --save-crops writes (pipeline/crops.py)
+        for seg in ident.segments:
+            for frame in seg.frames[:3]:
+                path = moved / "crops" / str(ident.global_id) / seg.camera / f"{seg.local_id}_{int(frame):06d}.jpg"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(path), rng.integers(0, 255, (96, 48, 3), dtype=np.uint8))
+                written += 1
+    dest = tmp_path / "adapted"
+    code = main(["adapt", str(moved), "-o", str(dest), "--init", f"osnet_x0_25:{START}", "--epochs", "1",
+                 "--max-crops", "2", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    info = json.loads((dest / "adapt.json").read_text())
+    assert info["crops_from"] == "saved" and info["crops"] == 2 * info["tracklets"] and written >= info["crops"]
+    assert not (dest / "crops").exists() or not any((dest / "crops").iterdir())  # nothing decoded or cut
+
+
+def test_topology_forbidden_camera_pairs_are_hard_negatives() -> None:
+    from pipeline.adapt_data import _negatives
+    from pipeline.report.run_view import Segment
+
+    def seg(cam: str, lid: int, start: float, end: float) -> Segment:
+        return Segment(cam, lid, start, end, np.zeros(0, np.int64), np.zeros((0, 4), np.float32))
+
+    segs = [seg("a", 1, 0, 5), seg("a", 2, 3, 8), seg("b", 1, 20, 25), seg("c", 1, 10, 12), seg("c", 2, 40, 41)]
+    keys = {(s.camera, s.local_id) for s in segs}
+    plain = _negatives(segs, keys)
+    assert plain == {("a", 1): [("a", 2)], ("a", 2): [("a", 1)]}  # one camera at the same time only
+    topo = {"a": {"b": False, "c": [2.0, 6.0]}}  # a-b never; a -> c within 2-6 s
+    neg = _negatives(segs, keys, topo)
+    assert set(neg[("b", 1)]) == {("a", 1), ("a", 2)}
+    # gaps a1->c1 5 s and a2->c1 2 s are allowed transits; 35 s and 32 s to c2 are outside the window
+    assert set(neg[("c", 2)]) == {("a", 1), ("a", 2)} and ("c", 1) not in neg
