@@ -96,6 +96,17 @@ def test_adapt_writes_a_loadable_model_metrics_and_summary(short_run: tuple[Path
     assert ex is not None and ex.embed([np.zeros((128, 64, 3), np.uint8)]).shape == (1, 512)
 
 
+def _without_sources(run: Path, tmp_path: Path) -> Path:
+    """A copy of the run whose summary names sources under ``tmp_path/gone`` (absent)."""
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved)
+    summary = json.loads((moved / "summary.json").read_text())
+    for cam in summary["cameras"]:
+        cam["source"] = str(tmp_path / "gone" / f"{cam['id']}.mp4")
+    (moved / "summary.json").write_text(json.dumps(summary))
+    return moved
+
+
 @requires_shared
 def test_adapt_bad_input_exits_2(short_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     scene, run = short_run
@@ -110,12 +121,7 @@ def test_adapt_bad_input_exits_2(short_run: tuple[Path, Path], tmp_path: Path, c
     capsys.readouterr()
     assert main(["adapt", str(few), *args, "--init", f"osnet_x0_25:{START}"]) == 2
     assert "mtmc adapt needs at least 8" in capsys.readouterr().err
-    moved = tmp_path / "moved"
-    shutil.copytree(run, moved)
-    summary = json.loads((moved / "summary.json").read_text())
-    for cam in summary["cameras"]:
-        cam["source"] = str(tmp_path / "gone" / f"{cam['id']}.mp4")
-    (moved / "summary.json").write_text(json.dumps(summary))
+    moved = _without_sources(run, tmp_path)
     assert main(["adapt", str(moved), *args, "--init", f"osnet_x0_25:{START}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mtmc: error:") and str(tmp_path / "gone") in err
@@ -129,12 +135,7 @@ def test_adapt_reads_the_runs_saved_crops_when_its_sources_are_gone(short_run: t
     from pipeline.report.run_view import load_run
 
     _, run = short_run
-    moved = tmp_path / "moved"
-    shutil.copytree(run, moved)
-    summary = json.loads((moved / "summary.json").read_text())
-    for cam in summary["cameras"]:
-        cam["source"] = str(tmp_path / "gone" / f"{cam['id']}.mp4")
-    (moved / "summary.json").write_text(json.dumps(summary))
+    moved = _without_sources(run, tmp_path)
     rng = np.random.default_rng(0)
     written = 0
     for ident in load_run(moved).identities:  # what mtmc run --save-crops writes (pipeline/crops.py)
