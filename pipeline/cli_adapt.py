@@ -31,7 +31,8 @@ def add_adapt_parser(sub: argparse._SubParsersAction) -> None:
                     help="cross-camera mutual nearest neighbours under half the linking threshold become one "
                          "pseudo-identity")
     ad.add_argument("--max-crops", type=int, default=16, help="crops per tracklet at most (default 16)")
-    ad.add_argument("--metric-loss", choices=METRIC_LOSSES, default="triplet", help="metric loss (default triplet)")
+    ad.add_argument("--metric-loss", choices=METRIC_LOSSES, default="improved_triplet",
+                    help="metric loss (default improved_triplet: the best adapting on either sequence, 3 seeds)")
     ad.add_argument("--camera-aware", action=argparse.BooleanOptionalAction, default=True,
                     help="per-camera tracklet discrimination (TAUDL; default on): the ID softmax over the tracklets "
                          "of a crop's camera only, metric-loss negatives from its camera only; --no-camera-aware: "

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--work", type=Path, required=True, help="folder for the runs and adapted models")
     ap.add_argument("--init", required=True, help="start model ARCH:PTH")
     ap.add_argument("--detector", required=True, help="detector SPEC")
-    ap.add_argument("--losses", nargs="+", default=["triplet"], choices=METRIC_LOSSES)
+    ap.add_argument("--losses", nargs="+", default=["improved_triplet"], choices=METRIC_LOSSES)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=10)

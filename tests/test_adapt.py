@@ -90,6 +90,7 @@ def test_adapt_writes_a_loadable_model_metrics_and_summary(short_run: tuple[Path
     assert [r["round"] for r in info["rounds"]] == [1, 2] and info["rounds"][0]["hard_negative_pairs"] > 0
     assert all(r["pseudo_ids"] <= info["tracklets"] for r in info["rounds"])
     assert info["options"]["camera_aware"] is True  # the default: per-camera losses (TAUDL)
+    assert info["options"]["metric_loss"] == "improved_triplet"
     with open(dest / "metrics.csv", newline="") as fh:
         assert [r["round"] for r in csv.DictReader(fh)] == ["1", "2"]
     ex = build_reid(ReidConfig(spec=f"osnet_x0_25:{dest / 'model.pth'}"))
