@@ -18,10 +18,12 @@ def add_adapt_parser(sub: argparse._SubParsersAction) -> None:
     ad = sub.add_parser(
         "adapt", help="fine-tune a ReID model on a run's own tracklets (no labels)",
         description="One pseudo-identity per tracklet (crops that pass the quality filter, spaced in time), "
-                    "same-camera same-time tracklets as hard negatives, optionally confident cross-camera links "
-                    "as positives; trains --rounds rounds (each re-labels with the new model). Writes "
+                    "same-camera same-time tracklets and camera pairs the topology forbids as hard negatives, "
+                    "losses per camera (TAUDL), optionally confident cross-camera links as positives; "
+                    "trains --rounds rounds (each re-labels with the new model). Writes "
                     "DIR/model.pth (use it as --reid ARCH:DIR/model.pth), DIR/metrics.csv and DIR/adapt.json.")
-    ad.add_argument("out", type=Path, metavar="OUT", help="an mtmc run output folder (its sources must still exist)")
+    ad.add_argument("out", type=Path, metavar="OUT", help="an mtmc run output folder (its sources still in place, or "
+                    "its OUT/crops from --save-crops)")
     ad.add_argument("-o", "--dest", required=True, type=Path, metavar="DIR", help="output folder")
     ad.add_argument("--init", required=True, metavar="ARCH:PTH",
                     help="start model, e.g. osnet_x0_25:osnet_x0_25_msmt17_torchreid.pth")

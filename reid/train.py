@@ -243,10 +243,10 @@ def _run_epoch(run: _Run, stop: threading.Event) -> tuple[dict[str, float], int,
         if stop.is_set():
             break
         run.opt.zero_grad(set_to_none=True)
-        camera = _camera_batch(run, labels.to(device).long(), camids.to(device).long())
+        labels = labels.to(device, non_blocking=True).long()
+        camera = _camera_batch(run, labels, camids.to(device).long())
         with torch.autocast(device.type, dtype=torch.float16, enabled=run.scaler is not None):
-            total, parts = train_step(cfg, run.nets, images.to(device, non_blocking=True),
-                                      labels.to(device, non_blocking=True).long(), camera)
+            total, parts = train_step(cfg, run.nets, images.to(device, non_blocking=True), labels, camera)
         if run.scaler is not None:
             run.scaler.scale(total).backward()
             run.scaler.step(run.opt)

@@ -97,17 +97,21 @@ class ModelServer:
         self.frame_bytes = 0
 
     def info(self) -> tuple[str, int, str | None, int, int]:
+        """``(detector name, detector max batch, ReID name or None, feature dim D, ReID batch)``."""
         det, ext = self.models.detector, self.models.extractor
         return det.name, det.max_batch, ext.name if ext else None, ext.dim if ext else 0, ext.batch if ext else 1
 
     def detect(self, frames: list[Frame]) -> list[Detections]:
+        """Detections of ``frames`` (H×W×3 uint8 BGR), batched with other cameras' calls; counts the bytes."""
         self.frame_bytes += sum(f.image.nbytes for f in frames if f.image is not None)
         return self.det(frames)
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        """N×D ``float32`` L2-normalised features of N uint8 BGR crops, batched across cameras."""
         return np.asarray(self.ext(crops), np.float32).reshape(len(crops), -1)
 
     def counters(self) -> dict[str, float]:
+        """Detector calls made, frames detected, and bytes of frames received so far."""
         return {"detect_calls": self.det.calls, "det_frames": self.det.items, "frame_bytes": self.frame_bytes}
 
 
@@ -118,10 +122,11 @@ class RemoteDetector:
         self.server, self.name, self.max_batch = server, f"shared:{name}", max_batch
 
     def detect(self, frames: list[Frame]) -> list[Detections]:
+        """The shared actor's detections of ``frames`` (the frames travel through Ray's object store)."""
         return import_ray().get(self.server.detect.remote(frames))
 
     def close(self) -> None:
-        pass
+        """Nothing to release here (the shared actor owns the model)."""
 
 
 class RemoteExtractor(FeatureExtractor):
@@ -134,6 +139,7 @@ class RemoteExtractor(FeatureExtractor):
         raise NotImplementedError
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """N×D ``float32`` features of N uint8 BGR crops, from the shared actor (``0×D`` for none)."""
         if not len(crops):
             return np.zeros((0, self.dim), np.float32)
         return import_ray().get(self.server.embed.remote(list(crops)))
