@@ -8,7 +8,8 @@ discrimination, :mod:`reid.camera_aware`): a crop's class competes only with its
 camera's tracklets and metric-loss negatives come from its own camera, so two
 cameras' tracklets of one person are never pushed apart. With ``join_confident``,
 cross-camera tracklet pairs that are mutual nearest neighbours at a cosine distance
-under ``JOIN_FRACTION`` × the run's linking threshold become one pseudo-identity — from
+under ``JOIN_FRACTION`` × the run's linking threshold (:data:`DEFAULT_THRESHOLD` when the
+run removed camera bias, whose threshold is on another scale) become one pseudo-identity — from
 the run's own features (``features.npz``) in round 1, from the previous round's model
 afterwards (each round re-labels with the new model).
 Round r starts from round r − 1's model.
@@ -39,7 +40,15 @@ from pipeline.report.run_view import RunView, load_run
 from pipeline.vectors import l2_normalize
 
 JOIN_FRACTION = 0.5  # of the linking threshold: only links far below it become positives
-DEFAULT_THRESHOLD = 0.4  # cosine, when the run's summary has no threshold (linking off)
+DEFAULT_THRESHOLD = 0.4  # cosine, when the run's threshold is not on the cosine scale of features.npz (or absent)
+
+
+def _cosine_threshold(linking: dict[str, Any]) -> float:
+    """The run's linking threshold when it is a plain cosine distance, else :data:`DEFAULT_THRESHOLD`
+    (with camera bias removed the run's threshold is on another scale than ``features.npz``)."""
+    if linking.get("camera_bias") or not linking.get("threshold"):
+        return DEFAULT_THRESHOLD
+    return float(linking["threshold"])
 
 
 @dataclass
@@ -157,7 +166,7 @@ def adapt(out: str | Path, dest: str | Path, opts: AdaptOptions, stop: threading
     dest = Path(dest)
     shutil.rmtree(dest / "crops", ignore_errors=True)  # an earlier adapt's crops into this folder
     data = build_adapt_set(view, dest / "crops", tracklets_cfg or TrackletConfig(), opts.max_crops)
-    threshold = float(view.linking.get("threshold") or DEFAULT_THRESHOLD)
+    threshold = _cosine_threshold(view.linking)
     index = {k: i for i, k in enumerate(data.keys)}
     feats = {k: f for k, f in _store_features(view).items() if k in index} if opts.join_confident else {}
     stop = stop or threading.Event()

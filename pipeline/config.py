@@ -264,12 +264,23 @@ class LinkConfig(_Strict):
     k1: int = Field(20, ge=1, description="k-reciprocal neighbourhood size (capped for few tracklets)")
     k2: int = Field(6, ge=1, description="local query expansion size")
     lambda_: float = Field(0.3, ge=0.0, le=1.0, alias="lambda", description="weight of the original distance")
-    threshold: float | Literal["auto"] = Field(
-        0.4,
+    camera_bias: bool = Field(
+        True,
         description=(
-            "clustering stops above this distance; 'auto': set per run from its known negatives (tracklets of one "
-            "camera at the same time, topology-incompatible pairs) at target_fmr (trackers/linking/calibrate.py); "
-            "0.4 won held out (README 'Held-out identities')"
+            "offline: subtract each camera's mean tracklet feature before distances (camera bias removal, "
+            "trackers/linking/camera_bias.py); distances then sit higher, set threshold to match"
+        ),
+    )
+    camera_bias_min_tracklets: int = Field(
+        3, ge=1, description="camera_bias: cameras with fewer featured tracklets keep their features"
+    )
+    threshold: float | Literal["auto"] = Field(
+        0.75,
+        description=(
+            "offline: clustering stops above this distance (after camera bias removal when camera_bias; 0.4 suits "
+            "plain cosine); 'auto': set per run from its known negatives (tracklets of one camera at the same "
+            "time, topology-incompatible pairs) at target_fmr (trackers/linking/calibrate.py); 0.75 with "
+            "camera_bias won held out (README 'Held-out identities')"
         ),
     )
     target_fmr: float = Field(
@@ -285,7 +296,14 @@ class LinkConfig(_Strict):
     auto_min: float = Field(0.15, gt=0.0, description="threshold 'auto': never below this distance")
     auto_max: float = Field(0.8, gt=0.0, description="threshold 'auto': never above this distance")
     threshold_fallback: float = Field(
-        0.4, gt=0.0, description="threshold 'auto' with too few negatives, and in incremental mode / live"
+        0.75, gt=0.0, description="threshold 'auto' with too few known-negative pairs"
+    )
+    incremental_threshold: float = Field(
+        0.4, gt=0.0,
+        description=(
+            "incremental mode and live: cosine distance at which identities merge (plain cosine: camera_bias and "
+            "'auto' need the whole run)"
+        ),
     )
     same_camera: Literal["never", "reentry", "any"] = Field(
         "never",

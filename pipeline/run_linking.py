@@ -16,7 +16,6 @@ from pipeline.config import LinkConfig, MtmcConfig
 from pipeline.results import RunResult
 from pipeline.summary import identity_counts, merge_record
 from pipeline.types import Tracklet
-from trackers.linking.calibrate import ThresholdChoice
 from trackers.linking.incremental import IncrementalLinker
 from trackers.linking.learn_topology import LearnedTopology, learn_topology
 from trackers.linking.offline import count_same_camera_links, link_tracklets_detailed
@@ -64,9 +63,8 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
     threshold: dict[str, Any] = {}
     if with_reid and lc.enabled and linkable and lc.mode == "incremental":
         merges = _link_incremental(linkable, lc)
-        value = lc.threshold_fallback if lc.threshold == "auto" else lc.threshold
-        source = ThresholdChoice(float(value), "fixed").describe() if lc.threshold != "auto" else (
-            f"fallback: {value:g} (threshold 'auto' needs the whole run; incremental uses threshold_fallback)")
+        value = lc.incremental_threshold
+        source = f"fixed: {value:g} (linking.incremental_threshold; camera_bias and 'auto' need the whole run)"
         threshold = {"threshold": value, "threshold_source": source}
         method = (f"incremental: each {lc.incremental_batch_s} s batch clustered with the identities near it, "
                   f"cosine average linkage at {value:g}, ids decided {lc.decision_delay_s} s after a "
@@ -75,6 +73,8 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
         res = link_tracklets_detailed(linkable, lc, frame_sizes)
         nearest = nearest_other_camera(res.distance, linkable)
         method = f"k-reciprocal re-ranked (k1={res.k1}, k2={res.k2})" if res.k1 else "cosine"
+        if lc.camera_bias:
+            method = f"camera bias removed (per-camera mean subtracted), {method}"
         if res.threshold is not None:
             threshold = {"threshold": round(res.threshold.value, 4), "threshold_source": res.threshold.describe()}
             method += f" distance, constrained average-linkage clustering at {res.threshold.value:.3g}"
@@ -94,6 +94,7 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
     return {
         "method": method,
         "mode": lc.mode,
+        "camera_bias": bool(lc.camera_bias and lc.mode == "offline" and linkable),
         **threshold,
         **identity_counts(tracklets),
         "same_camera_links": count_same_camera_links(tracklets),

@@ -20,8 +20,10 @@ Each camera of a variant runs through the real stage code (:class:`pipeline.stag
 :func:`pipeline.stages.track_and_embed`) and linking (:func:`pipeline.runner.relink`) with the
 config under test; scores come from TrackEval through :func:`pipeline.mot_eval.evaluate`.
 Printed per variant and layout: per-camera IDF1/HOTA/MOTA of the tracker alone (linking off),
-per-camera IDF1 after linking, the drop linking caused (worst camera), and cross-camera
-IDF1/HOTA; then per layout the mean and the worst variant.
+per-camera IDF1 after linking, the drop linking caused (worst camera), cross-camera
+IDF1/HOTA and the cross-camera IDF1 of perfect linking of the same tracklets (``oracle``,
+:func:`oracle_rows`); then per layout the mean and the worst variant, cross / per-camera and
+cross / oracle.
 
 Caches (``--cache``, default ``~/.cache/mtmc/benchmark_identity``): detections of every view
 frame at ``CACHE_CONF`` (filtering at a higher ``detector.conf`` afterwards gives exactly what
@@ -79,8 +81,9 @@ from pipeline.mot_format import SeqInfo, read_mot_txt, write_mot_txt  # noqa: E4
 from pipeline.results import CameraResult, RunResult  # noqa: E402
 from pipeline.sources import CameraSpec, discover_cameras, iter_frames  # noqa: E402
 from pipeline.stages import CameraState, track_and_embed  # noqa: E402
-from pipeline.types import Detections, Frame  # noqa: E402
+from pipeline.types import Detections, Frame, Tracklet  # noqa: E402
 from reid.extractor import FeatureExtractor  # noqa: E402
+from trackers.matching import iou_matrix  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 DEFAULT_DATA = SHARED / "data" / "MOT15"
@@ -351,6 +354,12 @@ class Scorer:
             np.savetxt(self.gt[view], view_gt(src, crops[view], v.scale, v.step), fmt="%.6g", delimiter=",")
         self.bench = bench
 
+    def oracle(self, cams: dict[str, CameraResult], views: Sequence[str], tag: str) -> float:
+        """Cross-camera IDF1 (%) of :func:`oracle_rows` over ``views``."""
+        gt = {view: np.loadtxt(self.gt[view], delimiter=",", ndmin=2) for view in views}
+        rows = oracle_rows({view: cams[view] for view in views}, gt)
+        return self.score(rows, f"{tag}-oracle", cross=True).cross_camera.idf1
+
     def score(self, rows: dict[str, np.ndarray], tag: str, cross: bool) -> Any:
         """Score ``view → N×7 rows`` (frame, id, tlwh, score); returns :class:`pipeline.mot_eval.EvalResult`."""
         t = time.perf_counter()
@@ -396,9 +405,56 @@ def score_variant(bench: Bench, v: Variant, cfg: MtmcConfig, reference: bool = F
                    "threshold": linked.linking.get("threshold")}
             if res.cross_camera is not None:
                 lay["cross_idf1"], lay["cross_hota"] = res.cross_camera.idf1, res.cross_camera.hota
+                lay["oracle_idf1"] = sc.oracle(cams, views, name)
             out["layouts"][name] = lay
         if reference:
             out["reference"] = reference_scores(bench, v, sc)
+    return out
+
+
+def majority_gt_id(t: Tracklet, gt_by_frame: dict[int, np.ndarray], min_iou: float = 0.5) -> tuple[int, int]:
+    """The gt identity a tracklet follows most: ``(gt id, boxes matched to it)``; ``(-1, 0)`` for none.
+
+    Args:
+        t: a tracklet (0-based ``frames``, ``xyxy`` boxes in pixels).
+        gt_by_frame: 1-based frame → K×10 gt rows (``tlwh`` in columns 2–5) of that frame.
+        min_iou: a box votes for the gt box it overlaps most, when that IoU is at least this.
+    """
+    votes: dict[int, int] = {}
+    for f, box in zip(t.frames.tolist(), t.boxes, strict=True):
+        g = gt_by_frame.get(f + 1)
+        if g is None:
+            continue
+        iou = iou_matrix(box[None], np.column_stack([g[:, 2:4], g[:, 2:4] + g[:, 4:6]]))[0]
+        k = int(np.argmax(iou))
+        if iou[k] >= min_iou:
+            votes[int(g[k, 1])] = votes.get(int(g[k, 1]), 0) + 1
+    best = max(votes, key=lambda g: votes[g], default=-1)
+    return best, votes.get(best, 0)
+
+
+def oracle_rows(cams: dict[str, CameraResult], gt: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """MOTChallenge rows of ``cams`` linked perfectly under ``same_camera: never``: per camera, the
+    tracklet that follows a gt person longest gets that person's id, every other tracklet an id of
+    its own. Its cross-camera IDF1 is the most linking can reach on these tracks.
+
+    Args:
+        cams: view → camera result (tracklets not changed). gt: view → N×10 gt rows (1-based frames).
+    """
+    out, own = {}, 1_000_000
+    for view, c in cams.items():
+        by_frame = {int(f): gt[view][gt[view][:, 0] == f] for f in np.unique(gt[view][:, 0])}
+        labels = [majority_gt_id(t, by_frame) for t in c.tracklets]
+        best: dict[int, int] = {}
+        for k, (g, n) in enumerate(labels):
+            if g >= 0 and (g not in best or n > labels[best[g]][1]):
+                best[g] = k
+        oc = copy.copy(c)
+        oc.tracklets = [copy.copy(t) for t in c.tracklets]
+        for k, t in enumerate(oc.tracklets):
+            t.global_id = labels[k][0] if best.get(labels[k][0]) == k else own + k
+        own += len(c.tracklets)
+        out[view] = oc.rows
     return out
 
 
@@ -461,7 +517,7 @@ def run_setting(bench: Bench, vs: Sequence[Variant], cfg: MtmcConfig, reference:
 def variant_table(results: Sequence[dict[str, Any]]) -> str:
     """One line per variant and layout, then the mean and worst case per layout."""
     head = (f"{'variant':<28} {'layout':<9} {'trk IDF1':>8} {'HOTA':>5} {'MOTA':>5} {'linked':>7} {'drop':>6} "
-            f"{'X-IDF1':>7} {'X-HOTA':>7} {'ref IDF1':>8} {'thr':>5} {'nofeat':>6}")
+            f"{'X-IDF1':>7} {'X-HOTA':>7} {'oracle':>6} {'ref IDF1':>8} {'thr':>5} {'nofeat':>6}")
     lines = [head, "-" * len(head)]
     per_layout: dict[str, list[tuple[float, float, float, str]]] = {n: [] for n in LAYOUTS}
     for r in results:
@@ -473,21 +529,24 @@ def variant_table(results: Sequence[dict[str, Any]]) -> str:
             cross = lay.get("cross_idf1", float("nan"))
             lines.append(f"{r['variant']:<28} {name:<9} {trk['IDF1']:8.1f} {trk['HOTA']:5.1f} {trk['MOTA']:5.1f} "
                          f"{linked:7.1f} {lay['drop']:+6.1f} {cross:7.1f} {lay.get('cross_hota', float('nan')):7.1f} "
-                         f"{ref:8.1f} {lay.get('threshold') or float('nan'):5.2f} "
+                         f"{lay.get('oracle_idf1', float('nan')):6.1f} {ref:8.1f} "
+                         f"{lay.get('threshold') or float('nan'):5.2f} "
                          f"{100 * lay.get('no_feature', 0):5.0f}%")
-            per_layout[name].append((linked, lay["drop"], cross, r["variant"]))
+            per_layout[name].append((linked, lay["drop"], cross, lay.get("oracle_idf1", float("nan")), r["variant"]))
     lines.append("")
     lines.append(f"{'layout':<9} {'linked mean':>11} {'worst':>6} {'drop worst':>10} {'X-IDF1 mean':>11} "
-                 f"{'X worst':>7}  worst variant (X-IDF1, else linked)")
+                 f"{'X worst':>7} {'oracle':>6} {'X/per':>5} {'X/oracle':>8}  worst variant (X-IDF1, else linked)")
     for name, vals in per_layout.items():
         if not vals:
             continue
-        arr = np.array([x[:3] for x in vals], float)
+        arr = np.array([x[:4] for x in vals], float)
         key = 2 if not np.isnan(arr[:, 2]).all() else 0
-        worst = vals[int(np.nanargmin(arr[:, key]))][3]
+        worst = vals[int(np.nanargmin(arr[:, key]))][4]
+        cross = np.nanmean(arr[:, 2]) if key == 2 else float("nan")
+        oracle = np.nanmean(arr[:, 3]) if key == 2 else float("nan")
         lines.append(f"{name:<9} {arr[:, 0].mean():11.1f} {arr[:, 0].min():6.1f} {arr[:, 1].min():+10.1f} "
-                     f"{np.nanmean(arr[:, 2]) if key == 2 else float('nan'):11.1f} "
-                     f"{np.nanmin(arr[:, 2]) if key == 2 else float('nan'):7.1f}  {worst}")
+                     f"{cross:11.1f} {np.nanmin(arr[:, 2]) if key == 2 else float('nan'):7.1f} {oracle:6.1f} "
+                     f"{cross / arr[:, 0].mean():5.2f} {cross / oracle:8.2f}  {worst}")
     return "\n".join(lines)
 
 

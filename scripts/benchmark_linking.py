@@ -130,8 +130,9 @@ def run_case(n: int, mode: str, batch_s: float = 10.0, delay_s: float | None = N
 
     tracklets, truth = synthetic_tracklets(n)
     # the synthetic people re-enter cameras, and the tables compare methods, not policies: pin the
-    # fixed threshold and same-camera links of the earlier tables
-    cfg = LinkConfig(method="dense" if mode == "dense" else "sparse", threshold=0.4, same_camera="any")
+    # fixed threshold, same-camera links and plain cosine of the earlier tables
+    cfg = LinkConfig(method="dense" if mode == "dense" else "sparse", threshold=0.4, same_camera="any",
+                     camera_bias=False)
     if delay_s is not None:
         cfg = cfg.model_copy(update={"decision_delay_s": delay_s})
     t0, c0 = time.perf_counter(), time.process_time()

@@ -171,3 +171,13 @@ def test_topology_forbidden_camera_pairs_are_hard_negatives() -> None:
     assert set(neg[("b", 1)]) == {("a", 1), ("a", 2)}
     # gaps a1->c1 5 s and a2->c1 2 s are allowed transits; 35 s and 32 s to c2 are outside the window
     assert set(neg[("c", 2)]) == {("a", 1), ("a", 2)} and ("c", 1) not in neg
+
+
+def test_confident_joins_use_a_cosine_threshold_whatever_the_runs_scale() -> None:
+    """features.npz holds plain features: a threshold on the camera-bias-removed scale is not used for them."""
+    from pipeline.adapt import DEFAULT_THRESHOLD, _cosine_threshold
+
+    assert _cosine_threshold({"camera_bias": True, "threshold": 0.75}) == DEFAULT_THRESHOLD == 0.4
+    assert _cosine_threshold({"camera_bias": False, "threshold": 0.3}) == 0.3
+    assert _cosine_threshold({"threshold": 0.35}) == 0.35  # runs from before camera_bias existed
+    assert _cosine_threshold({}) == DEFAULT_THRESHOLD  # linking off

@@ -66,3 +66,39 @@ def test_loso_table_names_a_choice_per_held_out_sequence(bench_mod, tmp_path: Pa
 def test_missing_data_is_a_clear_error(bench_mod, tmp_path: Path, capsys) -> None:
     assert bench_mod.main(["--data", str(tmp_path), "--seqs", "NOPE"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_oracle_links_each_persons_longest_tracklet_per_camera(bench_mod, tmp_path: Path) -> None:
+    """Two cameras see persons 1 and 2; camera b's view of person 1 is broken into two tracklets and
+    the linker's ids are all wrong. The oracle gives person 1's longer piece and person 2 their gt ids
+    and the short piece an id of its own: cross-camera IDF1 is what perfect linking scores."""
+    import numpy as np
+
+    from pipeline.mot_eval import evaluate
+    from pipeline.results import CameraResult
+    from pipeline.types import Tracklet
+
+    def tr(cam: str, lid: int, frames: range, x: float) -> Tracklet:
+        f = np.arange(frames.start, frames.stop, dtype=np.int64)
+        boxes = np.tile(np.float32([[x, 10, x + 20, 60]]), (len(f), 1))
+        return Tracklet(cam, lid, f, f / 10.0, boxes, np.ones(len(f), np.float32), None, 0, 100 + lid)
+
+    cams = {"a": CameraResult("a", "a", "video"), "b": CameraResult("b", "b", "video")}
+    cams["a"].tracklets = [tr("a", 1, range(0, 10), 0), tr("a", 2, range(0, 10), 100)]
+    cams["b"].tracklets = [tr("b", 1, range(0, 7), 0), tr("b", 2, range(7, 10), 0), tr("b", 3, range(0, 10), 100)]
+    gt = {}
+    for view in cams:
+        rows = [[f + 1, pid, x, 10, 20, 50, 1, 1, 1, 1] for pid, x in ((1, 0), (2, 100)) for f in range(10)]
+        gt[view] = np.array(rows, np.float64)
+    rows = bench_mod.oracle_rows(cams, gt)
+    assert [t.global_id for t in cams["b"].tracklets] == [101, 102, 103]  # the input is left as it was
+    ids_b = {int(i) for i in rows["b"][:, 1]}
+    assert {1, 2} <= ids_b and len(ids_b) == 3
+    paths = {}
+    for view in cams:
+        paths[view] = (tmp_path / f"gt-{view}.txt", tmp_path / f"pred-{view}.txt")
+        np.savetxt(paths[view][0], gt[view], fmt="%.6g", delimiter=",")
+        np.savetxt(paths[view][1], rows[view], fmt="%.6g", delimiter=",")
+    res = evaluate({v: p[0] for v, p in paths.items()}, {v: p[1] for v, p in paths.items()}, cross_camera=True)
+    # 40 gt boxes; only the 3 boxes of b's short piece miss person 1's id
+    assert res.cross_camera.idf1 == pytest.approx(100 * 2 * 37 / 80, abs=0.01)

@@ -20,8 +20,8 @@ from trackers.linking.offline import (
 
 # These tests check the linking mechanics (clustering, constraints, modes) on synthetic worlds in which
 # people re-enter cameras, so they pin the pre-calibration policy: a fixed threshold and same-camera
-# links allowed. The defaults (auto threshold, no same-camera links) are tested in test_linking_policy.py.
-MECHANICS = {"threshold": 0.4, "same_camera": "any"}
+# links allowed, plain cosine (no camera bias removal). The defaults are tested in test_linking_policy.py.
+MECHANICS = {"threshold": 0.4, "same_camera": "any", "camera_bias": False}
 
 def make_tracklet(cam: str, local_id: int, t0: float, t1: float, feature=None, fps: float = 10.0) -> Tracklet:
     ts = np.arange(t0, t1 + 1e-9, 1.0 / fps)
@@ -221,7 +221,8 @@ def test_identical_features_overlapping_in_one_camera_stay_apart():
     ts = [make_tracklet("A", i + 1, float(i), 10.0 + i, f) for i in range(4)]  # all overlap in camera A
     ts.append(make_tracklet("B", 1, 2.0, 6.0, f))  # other camera, may join one of them
     for rerank in (True, False):
-        ids = link_tracklets(ts, LinkConfig(rerank=rerank, rerank_min_tracklets=0, threshold=0.5, same_camera="any"))
+        ids = link_tracklets(ts, LinkConfig(rerank=rerank, rerank_min_tracklets=0, threshold=0.5, same_camera="any",
+                                         camera_bias=False))
         assert len(set(ids[:4].tolist())) == 4
         assert_constraints_hold(ts)
         assert ids[4] in ids[:4]

@@ -27,6 +27,12 @@ both sequences the mean of incremental − offline at 10 s is −0.03 points;
 single PETS scenes lie within −1.4 to +1.4 (one link is several points in a
 52-tracklet scene), so a scene other than seed 0 may miss the 1-point bound.
 
+Offline linking removes camera bias by default (2026-12-02), incremental mode
+cannot (no camera means before a stream ends): on seed 0 offline scores 72.9 /
+62.4 (TUD / PETS) against 66.1 / 59.5 incremental, so the agreement bound is
+checked against offline on incremental's own distance (plain cosine at 0.4,
+66.1 / 55.8), and the camera-bias gain separately.
+
 Since the defaults forbid same-camera links (2026-12-01), incremental linking
 scores *above* offline on PETS: seeds 0–3 gave offline 55.8 / 57.6 / 60.3 / 57.9
 and incremental (10 s) 59.5 / 58.5 / 61.2 / 62.0. The test therefore bounds how
@@ -55,11 +61,15 @@ def test_offline_and_incremental_cross_camera_idf1_agree(seq: str, tmp_path: Pat
     over = {"detector": {"spec": f"yolox:{YOLOX}"}, "reid": {"spec": str(OSNET_ONNX)}, "output": {"progress": False}}
     offline = run([scene], load_config(None, over), out_dir=tmp_path / "offline")
     scores = {"offline": compare.cross_camera_idf1(scene, offline, tmp_path / "offline")}
-    for mode, link in (("incremental", {"mode": "incremental"}), ("sparse", {"method": "sparse"})):
+    plain = {"camera_bias": False, "threshold": 0.4}  # incremental's distance: plain cosine at 0.4
+    for mode, link in (("incremental", {"mode": "incremental"}), ("sparse", {"method": "sparse"}),
+                       ("plain", plain)):
         res = relink(offline, load_config(None, {**over, "linking": link}))
         assert res.linking["mode"] == link.get("mode", "offline")
         scores[mode] = compare.cross_camera_idf1(scene, res, tmp_path / mode)
     assert scores["sparse"] == pytest.approx(scores["offline"], abs=1e-9), scores
-    assert scores["incremental"] >= scores["offline"] - 1.0, scores
+    assert scores["incremental"] >= scores["plain"] - 1.0, scores
+    # camera bias removal, which only offline linking has, gains on both scenes (72.9 vs 66.1, 62.4 vs 55.8)
+    assert scores["offline"] >= scores["plain"] + 3.0, scores
     # relink left the offline result as it was
     assert compare.cross_camera_idf1(scene, offline, tmp_path / "again") == scores["offline"]

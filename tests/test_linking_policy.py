@@ -63,7 +63,7 @@ def test_a_reentering_look_alike_keeps_per_camera_idf1(tmp_path: Path) -> None:
     idf1_alone = _idf1(alone, truth, tmp_path, "alone")
     assert idf1_alone == pytest.approx(100.0)
 
-    link_tracklets_detailed(tracks, LinkConfig(threshold=0.4, same_camera="any"))
+    link_tracklets_detailed(tracks, LinkConfig(threshold=0.4, same_camera="any", camera_bias=False))
     assert tracks[0].global_id == tracks[1].global_id  # the merge the old default made
     assert _idf1(tracks, truth, tmp_path, "any") < idf1_alone - 20
 
@@ -88,7 +88,8 @@ def test_reentry_needs_border_gap_and_close_features() -> None:
     assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == [(0, 1)]
     i, j = reentry_pairs(ts, LinkConfig(same_camera="reentry", reentry_threshold=1e-4), {"A": (640, 480)})
     assert len(i) == 0
-    res = link_tracklets_detailed(ts, LinkConfig(same_camera="reentry", threshold=0.4), {"A": (640, 480)})
+    cfg = LinkConfig(same_camera="reentry", threshold=0.4, camera_bias=False)
+    res = link_tracklets_detailed(ts, cfg, {"A": (640, 480)})
     assert ts[0].global_id == ts[1].global_id and res.same_camera_links >= 1
     assert len({ts[0].global_id, ts[2].global_id, ts[3].global_id}) == 3
 
@@ -117,7 +118,8 @@ def test_auto_threshold_meets_the_requested_false_merge_rate(target: float) -> N
     feats = np.stack([t.feature for t in ts]).astype(np.float64)
     dist = 1.0 - feats @ feats.T
     d_neg = dist[i[neg], j[neg]]
-    cfg = LinkConfig(threshold="auto", target_fmr=target, auto_min=0.01, auto_max=1.5, rerank=False)
+    cfg = LinkConfig(threshold="auto", target_fmr=target, auto_min=0.01, auto_max=1.5, rerank=False,
+                     camera_bias=False)
     choice = choose_threshold(cfg, d_neg, int(neg.sum()))
     assert choice.source == "auto"
     fmr = float(np.mean(d_neg <= choice.value))
@@ -154,9 +156,10 @@ def test_known_negatives_count_includes_incompatible_camera_pairs() -> None:
 
 def test_sparse_method_calibrates_like_dense() -> None:
     ts = _negatives_world(np.random.default_rng(4))
-    dense = link_tracklets_detailed(ts, LinkConfig(threshold="auto", method="dense", rerank=False))
+    dense = link_tracklets_detailed(ts, LinkConfig(threshold="auto", method="dense", rerank=False, camera_bias=False))
     ids_dense = dense.global_ids.copy()
-    sparse = link_tracklets_detailed(ts, LinkConfig(threshold="auto", method="sparse", rerank=False, candidates=40))
+    sparse = link_tracklets_detailed(ts, LinkConfig(threshold="auto", method="sparse", rerank=False, candidates=40,
+                                                       camera_bias=False))
     assert dense.threshold is not None and sparse.threshold is not None
     assert sparse.threshold.value == pytest.approx(dense.threshold.value, abs=1e-6)
     assert np.array_equal(ids_dense[:, None] == ids_dense[None, :],
@@ -176,7 +179,7 @@ def test_fragments_of_a_track_broken_mid_image_are_stitched() -> None:
         walk("A", 4, 16.0, 18.0, 300, 320, near),  # where 1 ended, but 11 s later (6 s after 2)
     ]
     sizes = {"A": (640, 480)}
-    frag = LinkConfig(same_camera="reentry", fragment_gap_s=3.0)
+    frag = LinkConfig(same_camera="reentry", fragment_gap_s=3.0, camera_bias=False)  # 4 near-identical looks
     i, j = reentry_pairs(ts, frag, sizes)
     assert (0, 1) in set(zip(i.tolist(), j.tolist(), strict=True))
     assert not {(0, 2), (0, 3)} & set(zip(i.tolist(), j.tolist(), strict=True))

@@ -24,7 +24,7 @@ bench = load_script("benchmark_linking")
 # These tests check the linking mechanics (clustering, constraints, modes) on synthetic worlds in which
 # people re-enter cameras, so they pin the pre-calibration policy: a fixed threshold and same-camera
 # links allowed. The defaults (auto threshold, no same-camera links) are tested in test_linking_policy.py.
-MECHANICS = {"threshold": 0.4, "same_camera": "any"}
+MECHANICS = {"threshold": 0.4, "same_camera": "any", "camera_bias": False}
 
 def clustered(n: int, dim: int, seed: int, spread: float = 0.8) -> np.ndarray:
     rng = np.random.default_rng(seed)

@@ -61,7 +61,7 @@ def _unit(v: list[float]) -> np.ndarray:
 
 
 def test_linker_forget_removes_identities_and_keeps_resolve_sane() -> None:
-    lk = IncrementalLinker(LinkConfig(decision_delay_s=0.0, threshold=0.3))
+    lk = IncrementalLinker(LinkConfig(decision_delay_s=0.0, incremental_threshold=0.3))
     a, b = _unit([1, 0, 0, 0]), _unit([0, 1, 0, 0])
     t1, t2, t3 = _tracklet("c1", 1, 0, 1, a), _tracklet("c2", 1, 2, 3, b), _tracklet("c1", 2, 5, 6, b)
     lk.add([t1, t2])
@@ -101,7 +101,7 @@ def test_linker_forget_removes_identities_and_keeps_resolve_sane() -> None:
 
 def test_linker_forget_compacts_member_tables_and_gallery_rows() -> None:
     rng = np.random.default_rng(1)
-    lk = IncrementalLinker(LinkConfig(decision_delay_s=0.0, threshold=0.2))
+    lk = IncrementalLinker(LinkConfig(decision_delay_s=0.0, incremental_threshold=0.2))
     keep: list[Tracklet] = []
     for rnd in range(6):
         batch = [_tracklet(f"c{i % 3}", rnd * 1000 + i, rnd * 100 + i * 0.01, rnd * 100 + i * 0.01 + 0.5,

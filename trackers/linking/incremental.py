@@ -139,7 +139,7 @@ class IncrementalLinker:
     """Online linking of tracklets into global identities (see the module docstring).
 
     Args:
-        cfg: linking settings: ``threshold`` (``"auto"``: ``threshold_fallback``), ``same_camera``
+        cfg: linking settings: ``incremental_threshold`` (cosine distance), ``same_camera``
             (``"reentry"`` acts as ``"never"``), ``max_gap_s``, ``topology``, ``window_s``,
             ``candidates`` (identities retrieved per tracklet), ``threads``,
             ``decision_delay_s`` (ids given that long after a tracklet ends; call
@@ -153,8 +153,8 @@ class IncrementalLinker:
 
     def __init__(self, cfg: LinkConfig) -> None:
         self.cfg = cfg
-        # no run-wide negatives to calibrate on before the stream ends: 'auto' uses the fallback
-        self.threshold = float(cfg.threshold_fallback if cfg.threshold == "auto" else cfg.threshold)
+        # plain cosine: no run-wide negatives to calibrate on and no camera means before the stream ends
+        self.threshold = float(cfg.incremental_threshold)
         same = "any" if cfg.same_camera == "any" else "never"  # re-entry evidence needs the whole run
         self._rules = PairRules([], np.zeros(0), np.zeros(0), cfg.max_gap_s, cfg.topology, cfg.window_s, same)
         self._next_id = 1

@@ -32,6 +32,7 @@ from pipeline.vectors import l2_normalize
 from reid.rerank import effective_k, rerank_distance
 from reid.rerank_sparse import knn, pair_cosine_distance, sorted_unique, sparse_rerank_pairs
 from trackers.linking.calibrate import ThresholdChoice, choose_threshold
+from trackers.linking.camera_bias import remove_camera_bias
 from trackers.linking.reentry import reentry_pairs
 from trackers.linking.sparse_cluster import labels_by_first_item, sparse_agglomerative
 from trackers.linking.topology import PairRules
@@ -367,7 +368,9 @@ def link_tracklets_detailed(
     """Link tracklets of all cameras into global identities, all at once (offline); see :func:`link_tracklets`.
 
     Steps: tracklets with a usable feature (not ``None``, finite, non-zero)
-    get cosine distances ``1 - cos`` (features re-normalised); with
+    get cosine distances ``1 - cos`` (features re-normalised; with ``cfg.camera_bias``
+    after each camera's mean feature is subtracted,
+    :func:`trackers.linking.camera_bias.remove_camera_bias`); with
     ``cfg.rerank`` and at least ``cfg.rerank_min_tracklets`` featured tracklets
     (with few, the Jaccard term saturates and re-ranking lowered cross-camera
     IDF1 on the PETS09/TUD multi-camera scenes) these are re-ranked
@@ -423,6 +426,9 @@ def link_tracklets_detailed(
 
     keep, feats = _usable_features(tracklets)
     m = len(keep)
+    if cfg.camera_bias and m:
+        feats = remove_camera_bias(feats, [tracklets[k].camera_id for k in keep.tolist()],
+                                   cfg.camera_bias_min_tracklets)
     labels = np.arange(n, dtype=np.int64) + n  # singletons unless clustered below
     k1 = k2 = 0
     method = "sparse" if _use_sparse(cfg, m) else "dense"
