@@ -41,11 +41,20 @@ default. The identity score of a variant is the mean over its layouts of cross-c
 same OSNet features of every detection it can match in its first stage (score ≥ 0.25), per camera
 (the reference of ``scripts/benchmark_trackers.py``).
 
+``--boxmot PYTHON`` adds BoxMOT's BoT-SORT, per camera, run by ``scripts/boxmot_reference.py`` in BoxMOT's
+own virtual environment (``PYTHON`` is its interpreter; BoxMOT is no dependency of mtmc): BoxMOT's
+defaults (sparse optical flow camera-motion compensation, appearance in the first association), a
+lost buffer of round(fps) frames (~1 s), the same OSNet features (it uses them in its first association
+only, detections ≥ its ``track_high_thresh`` 0.63, all of which have one), detections ≥ 0.1 and
+(``--boxmot-conf``) ≥ 0.3. One worker process per variant tracks all five views. Set BoxMOT up once with
+``python3 -m venv /work/boxmot-venv && /work/boxmot-venv/bin/pip install boxmot``.
+
 Examples::
 
     python scripts/benchmark_identity.py                                  # defaults, all variants
     python scripts/benchmark_identity.py --seqs TUD-Campus --scales 1.0 --steps 1 --seeds 0
     python scripts/benchmark_identity.py --loso detector.conf=0.1,0.2,0.3 --loso linking.threshold=0.3,0.4
+    python scripts/benchmark_identity.py --reference --boxmot /work/boxmot-venv/bin/python
 """
 
 from __future__ import annotations
@@ -55,10 +64,11 @@ import copy
 import hashlib
 import itertools
 import json
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +82,7 @@ for _p in (REPO, REPO / "scripts"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+import boxmot_reference  # noqa: E402  (its file helpers need numpy only; BoxMOT itself runs in its own venv)
 import make_multicam  # noqa: E402
 
 from pipeline.config import MtmcConfig, load_config  # noqa: E402
@@ -100,6 +111,12 @@ CACHE_CONF = 0.05
 """Detections are cached down to this score; runs filter them at their own ``detector.conf``."""
 REF_REID_MIN_SCORE = 0.25
 """The reference BoT-SORT uses appearance in its first stage only (``track_high_thresh`` 0.25)."""
+REF_CONF = 0.1
+"""Detections fed to the reference trackers (as ``benchmark_trackers``)."""
+BOXMOT_CONFS = (0.1, 0.3)
+"""Detection thresholds of the BoxMOT runs; the first is the one reported as ``boxmot``."""
+BOXMOT_WORKER = REPO / "scripts" / "boxmot_reference.py"
+BOXMOT_SETUP = "python3 -m venv /work/boxmot-venv && /work/boxmot-venv/bin/pip install boxmot"
 
 
 @dataclass(frozen=True)
@@ -238,7 +255,8 @@ class Bench:
     reid: CachedReid | None = None
     tracked: dict[tuple[Variant, str], dict[str, CameraResult]] = field(default_factory=dict)
     alone: dict[tuple[Variant, str], dict[str, dict[str, float]]] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=lambda: {"detect": 0.0, "track": 0.0, "eval": 0.0})
+    timings: dict[str, float] = field(default_factory=lambda: {"detect": 0.0, "track": 0.0, "eval": 0.0,
+                                                                "boxmot": 0.0})
 
     def source(self, name: str) -> SourceSeq:
         """The decoded sequence ``name`` (decoded once)."""
@@ -373,13 +391,28 @@ class Scorer:
         return res
 
 
-def score_variant(bench: Bench, v: Variant, cfg: MtmcConfig, reference: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BoxmotRef:
+    """How to run the BoxMOT reference: its venv's interpreter, the detection thresholds, its version."""
+
+    python: Path
+    confs: tuple[float, ...] = BOXMOT_CONFS
+    version: str = ""
+
+
+class BoxmotError(RuntimeError):
+    """BoxMOT's interpreter is missing, lacks BoxMOT, or its worker failed (a one-line message)."""
+
+
+def score_variant(bench: Bench, v: Variant, cfg: MtmcConfig, reference: bool = False,
+                  boxmot: BoxmotRef | None = None) -> dict[str, Any]:
     """All scores of one variant under ``cfg``: per view tracker-alone, per layout after linking.
 
     Returns:
         ``{"tracker": {view: {IDF1, HOTA, MOTA}}, "layouts": {layout: {"per_camera": {view: IDF1},
         "drop": worst linked − alone (points), "cross_idf1", "cross_hota", "same_camera_links",
-        "identities"}}, "reference": {view: {IDF1, HOTA, MOTA}} (with ``reference``)}``; IDF1 etc. in %.
+        "identities"}}, "reference": {view: {IDF1, HOTA, MOTA}} (with ``reference``), "boxmot": the same
+        at ``boxmot.confs[0]`` and "boxmot_by_conf": {conf: {view: ...}} (with ``boxmot``)}``; IDF1 etc. in %.
     """
     key = (v, json.dumps({k: val for k, val in cfg.model_dump(by_alias=True).items() if k != "linking"},
                          sort_keys=True))
@@ -394,21 +427,14 @@ def score_variant(bench: Bench, v: Variant, cfg: MtmcConfig, reference: bool = F
             bench.alone[key] = {view: _three(alone.per_camera[view]) for view in VIEWS}
         out["tracker"] = bench.alone[key]
         for name, views in LAYOUTS.items():
-            linked = link_layout(cams, views, cfg)
-            res = sc.score({view: linked.cameras[view].rows for view in views}, name, cross=len(views) > 1)
-            per = {view: res.per_camera[view].idf1 for view in views}
-            lay = {"per_camera": per, "drop": min(per[x] - out["tracker"][x]["IDF1"] for x in views),
-                   "identities": linked.linking.get("identities", 0),
-                   "same_camera_links": linked.linking.get("same_camera_links", 0),
-                   "no_feature": linked.linking.get("tracklets_without_feature", 0) / max(1, linked.linking.get(
-                       "tracklets", 0)),
-                   "threshold": linked.linking.get("threshold")}
-            if res.cross_camera is not None:
-                lay["cross_idf1"], lay["cross_hota"] = res.cross_camera.idf1, res.cross_camera.hota
-                lay["oracle_idf1"] = sc.oracle(cams, views, name)
-            out["layouts"][name] = lay
+            out["layouts"][name] = _layout_scores(sc, link_layout(cams, views, cfg), name, out["tracker"],
+                                                   cams)
         if reference:
             out["reference"] = reference_scores(bench, v, sc)
+        if boxmot is not None:
+            by_conf = boxmot_scores(bench, v, sc, boxmot, Path(tmp))
+            out["boxmot"], out["boxmot_by_conf"] = by_conf[f"{boxmot.confs[0]:g}"], by_conf
+            out["boxmot_version"] = boxmot.version
     return out
 
 
@@ -458,34 +484,130 @@ def oracle_rows(cams: dict[str, CameraResult], gt: dict[str, np.ndarray]) -> dic
     return out
 
 
+def _layout_scores(sc: Scorer, linked: RunResult, name: str, alone: dict[str, dict[str, float]],
+                   cams: dict[str, CameraResult]) -> dict[str, Any]:
+    """Scores of layout ``name`` after linking (see :func:`score_variant`); ``cams``: the tracks before
+    linking, for the oracle."""
+    views = LAYOUTS[name]
+    res = sc.score({view: linked.cameras[view].rows for view in views}, name, cross=len(views) > 1)
+    per = {view: res.per_camera[view].idf1 for view in views}
+    lay = {"per_camera": per, "drop": min(per[x] - alone[x]["IDF1"] for x in views),
+           "identities": linked.linking.get("identities", 0),
+           "same_camera_links": linked.linking.get("same_camera_links", 0),
+           "no_feature": linked.linking.get("tracklets_without_feature", 0) / max(1, linked.linking.get(
+               "tracklets", 0)),
+           "threshold": linked.linking.get("threshold")}
+    if res.cross_camera is not None:
+        lay["cross_idf1"], lay["cross_hota"] = res.cross_camera.idf1, res.cross_camera.hota
+        lay["oracle_idf1"] = sc.oracle(cams, views, name)
+    return lay
+
+
 def _three(s: Any) -> dict[str, float]:
     return {"IDF1": s.idf1, "HOTA": s.hota, "MOTA": s.mota}
+
+
+def reference_inputs(bench: Bench, v: Variant, view: str) -> Iterator[tuple[np.ndarray, Detections, np.ndarray]]:
+    """What the reference trackers see of one view, frame by frame: the image (H×W×3 uint8 BGR), the
+    detections ≥ :data:`REF_CONF` and their OSNet features (N×D float32; zero rows below
+    :data:`REF_REID_MIN_SCORE` or where no crop could be cut)."""
+    from reid.preprocess import crop_boxes
+
+    for img, d in zip(bench.view_frames(v, view), bench.detections(v, view)[:: v.step], strict=True):
+        d = d.select(d.score >= REF_CONF)
+        feats = np.zeros((len(d), bench.extractor().dim), np.float32)
+        want = np.flatnonzero(d.score >= REF_REID_MIN_SCORE)
+        crops, ok = crop_boxes(img, d.xyxy[want])
+        if ok.any():
+            feats[want[ok]] = bench.extractor().embed([c for c, g in zip(crops, ok, strict=True) if g])
+        yield img, d, feats
 
 
 def reference_scores(bench: Bench, v: Variant, sc: Scorer) -> dict[str, dict[str, float]]:
     """ultralytics BoT-SORT + the same OSNet features (detections ≥ 0.1, as ``benchmark_trackers``), per view."""
     import benchmark_trackers as bt
 
-    from reid.preprocess import crop_boxes
-
     fps = bench.source(v.seq).fps / v.step
     rows = {}
     for view in VIEWS:
         step = bt._ul_factory("botsort", fps, with_reid=True, model="auto")
         out = []
-        for k, (img, d) in enumerate(zip(bench.view_frames(v, view), bench.detections(v, view)[:: v.step],
-                                         strict=True)):
-            d = d.select(d.score >= 0.1)
-            feats = np.zeros((len(d), bench.extractor().dim), np.float32)
-            want = np.flatnonzero(d.score >= REF_REID_MIN_SCORE)
-            crops, ok = crop_boxes(img, d.xyxy[want])
-            if ok.any():
-                feats[want[ok]] = bench.extractor().embed([c for c, g in zip(crops, ok, strict=True) if g])
+        for k, (_img, d, feats) in enumerate(reference_inputs(bench, v, view)):
             for x1, y1, x2, y2, tid, s in step(bt.FrameInput(d.xyxy, d.score, feats), k):
                 out.append((k + 1, tid, x1, y1, x2 - x1, y2 - y1, s))
         rows[view] = np.array(out, np.float64).reshape(-1, 7)
     res = sc.score(rows, "reference", cross=False)
     return {view: _three(res.per_camera[view]) for view in VIEWS}
+
+
+def write_boxmot_inputs(bench: Bench, v: Variant, folder: Path) -> None:
+    """Every view's worker input (``scripts/boxmot_reference.py``'s format) of ``v`` into ``folder``."""
+    fps = bench.source(v.seq).fps / v.step
+    for view in VIEWS:
+        frames, dets, feats = [], [], []
+        for img, d, f in reference_inputs(bench, v, view):
+            frames.append(img)
+            dets.append(d)
+            feats.append(f)
+        frame = np.concatenate([np.full(len(d), k, np.int32) for k, d in enumerate(dets)])
+        boxmot_reference.write_view_input(folder, view, fps, frame, np.concatenate([d.xyxy for d in dets]),
+                                          np.concatenate([d.score for d in dets]), np.concatenate(feats), frames)
+
+
+def run_boxmot_worker(ref: BoxmotRef, in_dir: Path, out_dir: Path) -> dict[float, dict[str, np.ndarray]]:
+    """Run the worker once over every view of ``in_dir``; returns conf → view → N×7 MOTChallenge rows.
+
+    Raises:
+        BoxmotError: the interpreter is missing or the worker failed (its last line of output quoted).
+    """
+    cmd = [str(ref.python), str(BOXMOT_WORKER), str(in_dir), str(out_dir), "--conf", *(f"{c:g}" for c in ref.confs)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise BoxmotError(_boxmot_hint(ref.python, str(e))) from e
+    if res.returncode != 0:
+        last = (res.stderr.strip() or res.stdout.strip() or "no output").splitlines()[-1]
+        raise BoxmotError(f"BoxMOT worker failed with {ref.python} (exit {res.returncode}): {last}")
+    views = boxmot_reference.views_in(in_dir)
+    return {c: {view: boxmot_reference.read_rows(boxmot_reference.rows_path(out_dir, view, c)) for view in views}
+            for c in ref.confs}
+
+
+def boxmot_scores(bench: Bench, v: Variant, sc: Scorer, ref: BoxmotRef, tmp: Path
+                  ) -> dict[str, dict[str, dict[str, float]]]:
+    """BoxMOT BoT-SORT per view of ``v`` at every ``ref.confs``: ``{f"{conf:g}": {view: {IDF1, HOTA, MOTA}}}``."""
+    write_boxmot_inputs(bench, v, tmp / "boxmot-in")
+    t = time.perf_counter()
+    rows = run_boxmot_worker(ref, tmp / "boxmot-in", tmp / "boxmot-out")
+    bench.timings["boxmot"] += time.perf_counter() - t
+    out = {}
+    for conf, per_view in rows.items():
+        res = sc.score(per_view, f"boxmot-c{conf:g}", cross=False)
+        out[f"{conf:g}"] = {view: _three(res.per_camera[view]) for view in per_view}
+    return out
+
+
+def _boxmot_hint(python: Path, why: str) -> str:
+    return (f"BoxMOT python {python}: {why}; create BoxMOT's own venv with `{BOXMOT_SETUP}` "
+            f"and pass --boxmot /work/boxmot-venv/bin/python")
+
+
+def probe_boxmot(python: Path, confs: Sequence[float] = BOXMOT_CONFS) -> BoxmotRef:
+    """Check that ``python`` exists and has BoxMOT (the worker's ``--version``); returns the run settings.
+
+    Raises:
+        BoxmotError: with a one-line message naming ``python`` and how to set BoxMOT up.
+    """
+    if not python.is_file():
+        raise BoxmotError(_boxmot_hint(python, "not found"))
+    try:
+        res = subprocess.run([str(python), str(BOXMOT_WORKER), "--version"], capture_output=True, text=True,
+                             timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BoxmotError(_boxmot_hint(python, f"cannot run it ({e})")) from e
+    if res.returncode != 0 or not res.stdout.strip():
+        raise BoxmotError(_boxmot_hint(python, "boxmot is not installed there"))
+    return BoxmotRef(python, tuple(confs), res.stdout.strip().splitlines()[-1])
 
 
 def identity_score(r: dict[str, Any]) -> float:
@@ -501,12 +623,12 @@ def variants(seqs: Sequence[str], scales: Sequence[float], steps: Sequence[int],
 
 
 def run_setting(bench: Bench, vs: Sequence[Variant], cfg: MtmcConfig, reference: bool = False,
-                label: str = "") -> list[dict[str, Any]]:
+                label: str = "", boxmot: BoxmotRef | None = None) -> list[dict[str, Any]]:
     """Score every variant with one config; prints a progress line per variant to stderr."""
     out = []
     for v in vs:
         t = time.perf_counter()
-        out.append(score_variant(bench, v, cfg, reference))
+        out.append(score_variant(bench, v, cfg, reference, boxmot))
         print(f"  [{label}] {v.key}: identity {identity_score(out[-1]):.1f} ({time.perf_counter() - t:.1f} s)",
               file=sys.stderr, flush=True)
     if bench.reid is not None:
@@ -517,7 +639,7 @@ def run_setting(bench: Bench, vs: Sequence[Variant], cfg: MtmcConfig, reference:
 def variant_table(results: Sequence[dict[str, Any]]) -> str:
     """One line per variant and layout, then the mean and worst case per layout."""
     head = (f"{'variant':<28} {'layout':<9} {'trk IDF1':>8} {'HOTA':>5} {'MOTA':>5} {'linked':>7} {'drop':>6} "
-            f"{'X-IDF1':>7} {'X-HOTA':>7} {'oracle':>6} {'ref IDF1':>8} {'thr':>5} {'nofeat':>6}")
+            f"{'X-IDF1':>7} {'X-HOTA':>7} {'oracle':>6} {'ref IDF1':>8} {'bm IDF1':>7} {'thr':>5} {'nofeat':>6}")
     lines = [head, "-" * len(head)]
     per_layout: dict[str, list[tuple[float, float, float, str]]] = {n: [] for n in LAYOUTS}
     for r in results:
@@ -525,11 +647,12 @@ def variant_table(results: Sequence[dict[str, Any]]) -> str:
             views = LAYOUTS[name]
             trk = {m: float(np.mean([r["tracker"][x][m] for x in views])) for m in ("IDF1", "HOTA", "MOTA")}
             linked = float(np.mean(list(lay["per_camera"].values())))
-            ref = float(np.mean([r["reference"][x]["IDF1"] for x in views])) if "reference" in r else float("nan")
+            ref, bm = (float(np.mean([r[k][x]["IDF1"] for x in views])) if k in r else float("nan")
+                       for k in ("reference", "boxmot"))
             cross = lay.get("cross_idf1", float("nan"))
             lines.append(f"{r['variant']:<28} {name:<9} {trk['IDF1']:8.1f} {trk['HOTA']:5.1f} {trk['MOTA']:5.1f} "
                          f"{linked:7.1f} {lay['drop']:+6.1f} {cross:7.1f} {lay.get('cross_hota', float('nan')):7.1f} "
-                         f"{lay.get('oracle_idf1', float('nan')):6.1f} {ref:8.1f} "
+                         f"{lay.get('oracle_idf1', float('nan')):6.1f} {ref:8.1f} {bm:7.1f} "
                          f"{lay.get('threshold') or float('nan'):5.2f} "
                          f"{100 * lay.get('no_feature', 0):5.0f}%")
             per_layout[name].append((linked, lay["drop"], cross, lay.get("oracle_idf1", float("nan")), r["variant"]))
@@ -548,6 +671,52 @@ def variant_table(results: Sequence[dict[str, Any]]) -> str:
                      f"{cross:11.1f} {np.nanmin(arr[:, 2]) if key == 2 else float('nan'):7.1f} {oracle:6.1f} "
                      f"{cross / arr[:, 0].mean():5.2f} {cross / oracle:8.2f}  {worst}")
     return "\n".join(lines)
+
+
+def _trackers_alone(r: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per-view scores of every tracker run alone in one result: ours, then the references present."""
+    out = {"ours": r["tracker"]}
+    if "reference" in r:
+        out["ul-botsort"] = r["reference"]
+    for conf, per_view in r.get("boxmot_by_conf", {}).items():
+        out[f"boxmot@{conf}"] = per_view
+    return out
+
+
+def reference_table(results: Sequence[dict[str, Any]]) -> str:
+    """Per-camera IDF1/HOTA/MOTA of the trackers alone, ours beside each reference: the mean over every
+    camera (variant × view) of each sequence and of all; Δ = the tracker − ours (points), ratio = ours / it
+    (IDF1). Empty without a reference."""
+    if not any("reference" in r or "boxmot" in r for r in results):
+        return ""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(r["variant"].split(" ")[0], []).append(r)
+    groups["all"] = list(results)
+    head = (f"{'sequence':<16} {'tracker':<12} {'cams':>4} {'IDF1':>5} {'HOTA':>5} {'MOTA':>6} "
+            f"{'ΔIDF1':>6} {'ΔHOTA':>6} {'ΔMOTA':>6} {'IDF1 ours/it':>12}")
+    lines = ["per-camera scores of the trackers alone (mean over cameras = variants × views)", head, "-" * len(head)]
+    for seq, rs in groups.items():
+        means = _mean_alone(rs)
+        for name, m in means.items():
+            d = {k: m[k] - means["ours"][k] for k in m}
+            ratio = means["ours"]["IDF1"] / m["IDF1"] if m["IDF1"] else float("nan")
+            diff = f" {d['IDF1']:+6.1f} {d['HOTA']:+6.1f} {d['MOTA']:+6.1f} {ratio:12.3f}" if name != "ours" else ""
+            lines.append(f"{seq:<16} {name:<12} {m['n']:4.0f} {m['IDF1']:5.1f} {m['HOTA']:5.1f} {m['MOTA']:6.1f}{diff}")
+    versions = sorted({r["boxmot_version"] for r in results if r.get("boxmot_version")})
+    if versions:
+        lines.append(f"(BoxMOT {', '.join(versions)}; boxmot@C: detections ≥ C)")
+    return "\n".join(lines)
+
+
+def _mean_alone(rs: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """tracker → mean IDF1/HOTA/MOTA over the cameras of ``rs``, and ``n`` (cameras)."""
+    acc: dict[str, list[dict[str, float]]] = {}
+    for r in rs:
+        for name, per_view in _trackers_alone(r).items():
+            acc.setdefault(name, []).extend(per_view.values())
+    return {name: {**{m: float(np.mean([x[m] for x in xs])) for m in ("IDF1", "HOTA", "MOTA")}, "n": len(xs)}
+            for name, xs in acc.items()}
 
 
 def _parse_value(text: str) -> Any:
@@ -631,6 +800,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate", action="append", default=[], metavar="K=V;K=V",
                    help="one more leave-one-sequence-out candidate setting (repeatable; added to the grid)")
     p.add_argument("--reference", action="store_true", help="also ultralytics BoT-SORT + the same OSNet features")
+    p.add_argument("--boxmot", type=Path, metavar="PYTHON", help="also BoxMOT BoT-SORT, run by this interpreter "
+                   f"of BoxMOT's own venv (set up: {BOXMOT_SETUP})")
+    p.add_argument("--boxmot-conf", type=float, nargs="+", default=list(BOXMOT_CONFS), metavar="C",
+                   help="detection thresholds of the BoxMOT runs (the first is reported as 'boxmot')")
     p.add_argument("--json", type=Path, help="also write every variant's scores to this JSON file")
     return p
 
@@ -638,6 +811,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: prints the variant table (and the LOSO table with ``--loso``); 2 on bad input."""
     args = _parser().parse_args(argv)
+    try:
+        boxmot = probe_boxmot(args.boxmot, args.boxmot_conf) if args.boxmot else None
+    except BoxmotError as e:
+        print(f"benchmark_identity: error: {e}", file=sys.stderr)
+        return 2
     det, reid = args.models / "yolox_nano.onnx", args.models / "osnet_x0_25_msmt17.onnx"
     missing = [str(p) for p in (det, reid, *(args.data / s for s in args.seqs)) if not p.exists()]
     if missing:
@@ -655,13 +833,20 @@ def main(argv: list[str] | None = None) -> int:
                    for c in args.candidate]
         print(loso(bench, vs, base, args.config, combos))
     else:
-        results = run_setting(bench, vs, load_config(args.config, base), args.reference, label="config")
+        try:
+            results = run_setting(bench, vs, load_config(args.config, base), args.reference, "config", boxmot)
+        except BoxmotError as e:
+            print(f"benchmark_identity: error: {e}", file=sys.stderr)
+            return 2
         print(variant_table(results))
+        if table := reference_table(results):
+            print("\n" + table)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
     t = bench.timings
     print(f"\n{len(vs)} variants in {time.perf_counter() - t0:.0f} s (detect {t['detect']:.0f} s, tracking+ReID "
-          f"{t['track']:.0f} s, eval {t['eval']:.0f} s; ReID crops computed {bench.reid.misses if bench.reid else 0})")
+          f"{t['track']:.0f} s, eval {t['eval']:.0f} s, BoxMOT {t['boxmot']:.0f} s; ReID crops computed "
+          f"{bench.reid.misses if bench.reid else 0})")
     return 0
 
 
