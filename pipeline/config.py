@@ -296,7 +296,8 @@ class LinkConfig(_Strict):
     auto_min: float = Field(0.15, gt=0.0, description="threshold 'auto': never below this distance")
     auto_max: float = Field(0.8, gt=0.0, description="threshold 'auto': never above this distance")
     threshold_fallback: float = Field(
-        0.75, gt=0.0, description="threshold 'auto' with too few known-negative pairs"
+        0.75, gt=0.0,
+        description="threshold 'auto' with too few known-negative pairs (on threshold's scale: 0.4 without camera_bias)"
     )
     incremental_threshold: float = Field(
         0.4, gt=0.0,

@@ -255,6 +255,7 @@ class Bench:
     reid: CachedReid | None = None
     tracked: dict[tuple[Variant, str], dict[str, CameraResult]] = field(default_factory=dict)
     alone: dict[tuple[Variant, str], dict[str, dict[str, float]]] = field(default_factory=dict)
+    oracle: dict[tuple[Variant, str], dict[str, float]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=lambda: {"detect": 0.0, "track": 0.0, "eval": 0.0,
                                                                 "boxmot": 0.0})
 
@@ -426,9 +427,12 @@ def score_variant(bench: Bench, v: Variant, cfg: MtmcConfig, reference: bool = F
             alone = sc.score({view: c.rows for view, c in cams.items()}, "alone", cross=False)
             bench.alone[key] = {view: _three(alone.per_camera[view]) for view in VIEWS}
         out["tracker"] = bench.alone[key]
+        if key not in bench.oracle:  # depends on the tracks only, not on linking
+            bench.oracle[key] = {name: sc.oracle(cams, views, name) for name, views in LAYOUTS.items()
+                                 if len(views) > 1}
         for name, views in LAYOUTS.items():
             out["layouts"][name] = _layout_scores(sc, link_layout(cams, views, cfg), name, out["tracker"],
-                                                   cams)
+                                                   bench.oracle[key].get(name))
         if reference:
             out["reference"] = reference_scores(bench, v, sc)
         if boxmot is not None:
@@ -466,6 +470,10 @@ def oracle_rows(cams: dict[str, CameraResult], gt: dict[str, np.ndarray]) -> dic
 
     Args:
         cams: view → camera result (tracklets not changed). gt: view → N×10 gt rows (1-based frames).
+
+    Returns:
+        view → N×7 ``float64`` MOTChallenge rows (frame, id, ``tlwh`` pixels, score), ids: gt ids for
+        the chosen tracklets, ids from 1 000 000 up for the others.
     """
     out, own = {}, 1_000_000
     for view, c in cams.items():
@@ -485,9 +493,9 @@ def oracle_rows(cams: dict[str, CameraResult], gt: dict[str, np.ndarray]) -> dic
 
 
 def _layout_scores(sc: Scorer, linked: RunResult, name: str, alone: dict[str, dict[str, float]],
-                   cams: dict[str, CameraResult]) -> dict[str, Any]:
-    """Scores of layout ``name`` after linking (see :func:`score_variant`); ``cams``: the tracks before
-    linking, for the oracle."""
+                   oracle: float | None) -> dict[str, Any]:
+    """Scores of layout ``name`` after linking (see :func:`score_variant`); ``oracle``: the layout's
+    cross-camera IDF1 under perfect linking (multi-camera layouts)."""
     views = LAYOUTS[name]
     res = sc.score({view: linked.cameras[view].rows for view in views}, name, cross=len(views) > 1)
     per = {view: res.per_camera[view].idf1 for view in views}
@@ -499,7 +507,7 @@ def _layout_scores(sc: Scorer, linked: RunResult, name: str, alone: dict[str, di
            "threshold": linked.linking.get("threshold")}
     if res.cross_camera is not None:
         lay["cross_idf1"], lay["cross_hota"] = res.cross_camera.idf1, res.cross_camera.hota
-        lay["oracle_idf1"] = sc.oracle(cams, views, name)
+        lay["oracle_idf1"] = oracle
     return lay
 
 
