@@ -323,9 +323,13 @@ class LinkConfig(_Strict):
         ),
     )
     learn_max_distance: float = Field(
-        0.25, gt=0.0, le=2.0, description="topology learning: max cosine distance of a confident cross-camera match"
+        0.25, gt=0.0, le=2.0,
+        description=(
+            "topology learning on tracklets without first-pass global ids (mutual nearest neighbours): max cosine "
+            "distance of a match; after a first pass its identities are the matches"
+        ),
     )
-    learn_min_pairs: int = Field(3, ge=1, description="topology learning: confident matches needed for a verdict")
+    learn_min_pairs: int = Field(3, ge=1, description="topology learning: matches needed for a verdict")
     reentry_threshold: float = Field(0.2, gt=0.0, description="'reentry': max cosine distance of the two tracklets")
     reentry_min_gap_s: float = Field(2.0, ge=0.0, description="'reentry': seconds between leaving and coming back")
     reentry_border: float = Field(
