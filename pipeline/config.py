@@ -249,6 +249,13 @@ class TrackletConfig(_Strict):
     interpolate_s: float = Field(
         0.5, ge=0.0, description="fill a track's gaps up to this long (s) with linearly interpolated boxes; 0 = off"
     )
+    min_mean_score: float = Field(
+        0.6, ge=0.0, le=1.0,
+        description=(
+            "offline: tracklets whose detections score lower on average are dropped (not written, not linked): "
+            "mostly boxes that low-score matches kept alive; 0 = keep all (README 'Held-out identities')"
+        ),
+    )
 
 
 class LinkConfig(_Strict):

@@ -53,6 +53,8 @@ class LiveCamera:
         self.reader = LiveReader(source, cfg.live, t0, on_event, wakeup, seed=seed)
         result = CameraResult(source.camera_id, source.display, "file" if source.is_file else "stream")
         self.stage = CameraState(result, cfg)  # fps and size come with the stream (stream_up)
+        # live announces a track when it starts (track_started) and may link it early, so it keeps every track
+        self.stage.builder.min_mean_score = 0.0
         self.last_ts: float | None = None
         self.early: set[int] = set()
 

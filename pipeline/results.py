@@ -30,6 +30,8 @@ class CameraResult:
         status: ``"ok"``, ``"failed"`` or ``"interrupted"`` (the run was stopped before its end).
         error: one-line reason when failed (frames before the failure are kept).
         clock: where the camera sits on the run's common clock (offline runs), else ``None``.
+        dropped_tracks: tracks not kept as tracklets, their mean detection score being below
+            ``tracklets.min_mean_score``.
     """
 
     camera_id: str
@@ -43,6 +45,7 @@ class CameraResult:
     status: str = "ok"
     error: str | None = None
     clock: CameraClock | None = None
+    dropped_tracks: int = 0
 
     @property
     def rows(self) -> np.ndarray:
@@ -81,6 +84,7 @@ class CameraResult:
             "height": self.height,
             "frames": self.frames,
             "tracks": self.num_tracks,
+            "dropped_tracks": self.dropped_tracks,
             "boxes": self.num_boxes,
             "status": self.status,
             "error": self.error,

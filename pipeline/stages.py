@@ -60,6 +60,7 @@ class CameraState:
         else ``status`` (``"ok"`` by default, ``"interrupted"`` when the run was stopped)."""
         r = self.result
         r.tracklets = self.builder.finish()
+        r.dropped_tracks = self.builder.dropped
         if error is not None:
             r.status, r.error = "failed", error
         elif status is not None:

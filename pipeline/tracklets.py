@@ -128,6 +128,10 @@ class TrackletBuilder:
                                                "border_margin": 0.0})
         self._open: dict[int, _OpenTrack] = {}
         self._started: list[int] = []
+        self.min_mean_score = cfg.min_mean_score
+        """Closing tracks scoring lower on average are dropped (``cfg.min_mean_score``; live mode sets 0)."""
+        self.dropped = 0
+        """Tracks closed so far whose mean detection score was below :attr:`min_mean_score` (not returned)."""
 
     def select(self, frame: Frame, outputs: list[TrackOutput]) -> tuple[np.ndarray, np.ndarray]:
         """Decide which of this frame's boxes are embedded and which may enter the mean.
@@ -233,9 +237,17 @@ class TrackletBuilder:
             feature_frames=np.asarray(used if feat is not None else [], np.int64),
         )
 
+    def _kept(self, tr: _OpenTrack) -> bool:
+        """Whether a closing track becomes a tracklet: its boxes' mean detection score (interpolated
+        boxes not counted) is at least :attr:`min_mean_score`; counts the others in :attr:`dropped`."""
+        keep = float(np.mean(tr.scores)) >= self.min_mean_score
+        self.dropped += not keep
+        return keep
+
     def finish(self) -> list[Tracklet]:
-        """Close every open track and return the tracklets, sorted by local id."""
-        out = [self._tracklet(tid, self._open[tid]) for tid in sorted(self._open)]
+        """Close every open track and return the tracklets, sorted by local id (tracks scoring below
+        :attr:`min_mean_score` on average are dropped, see :attr:`dropped`)."""
+        out = [self._tracklet(tid, self._open[tid]) for tid in sorted(self._open) if self._kept(self._open[tid])]
         self._open.clear()
         self._started.clear()
         return out
@@ -261,10 +273,12 @@ class TrackletBuilder:
             max_age_s: the tracker's ``max_age_s`` (seconds).
 
         Returns:
-            The closed tracks as :class:`~pipeline.types.Tracklet`, sorted by local id.
+            The closed tracks as :class:`~pipeline.types.Tracklet`, sorted by local id; those scoring
+            below :attr:`min_mean_score` on average are dropped (see :attr:`dropped`).
         """
         ended = sorted(tid for tid, tr in self._open.items() if now - tr.times[-1] > max_age_s)
-        return [self._tracklet(tid, self._open.pop(tid)) for tid in ended]
+        closed = [(tid, self._open.pop(tid)) for tid in ended]
+        return [self._tracklet(tid, tr) for tid, tr in closed if self._kept(tr)]
 
     def open_span(self, track_id: int) -> tuple[float, float, int] | None:
         """``(first, last, num_features)`` of an open track (timestamps in s), ``None`` when it is not open."""

@@ -22,8 +22,11 @@ config under test; scores come from TrackEval through :func:`pipeline.mot_eval.e
 Printed per variant and layout: per-camera IDF1/HOTA/MOTA of the tracker alone (linking off),
 per-camera IDF1 after linking, the drop linking caused (worst camera), cross-camera
 IDF1/HOTA and the cross-camera IDF1 of perfect linking of the same tracklets (``oracle``,
-:func:`oracle_rows`); then per layout the mean and the worst variant, cross / per-camera and
-cross / oracle.
+:func:`oracle_rows`); then per layout the mean and the worst variant, cross / per-camera
+(``X/per``: per-camera IDF1 averaged over the cameras), cross / pooled per-camera (``X/pool``:
+TrackEval's COMBINED IDF1 of the cameras after linking, identity counts summed over them, which
+the cross-camera IDF1 cannot exceed: its global matching, restricted to one camera, is a matching
+of that camera) and cross / oracle.
 
 Caches (``--cache``, default ``~/.cache/mtmc/benchmark_identity``): detections of every view
 frame at ``CACHE_CONF`` (filtering at a higher ``detector.conf`` afterwards gives exactly what
@@ -499,7 +502,8 @@ def _layout_scores(sc: Scorer, linked: RunResult, name: str, alone: dict[str, di
     views = LAYOUTS[name]
     res = sc.score({view: linked.cameras[view].rows for view in views}, name, cross=len(views) > 1)
     per = {view: res.per_camera[view].idf1 for view in views}
-    lay = {"per_camera": per, "drop": min(per[x] - alone[x]["IDF1"] for x in views),
+    lay = {"per_camera": per, "combined_idf1": res.combined.idf1,
+           "drop": min(per[x] - alone[x]["IDF1"] for x in views),
            "identities": linked.linking.get("identities", 0),
            "same_camera_links": linked.linking.get("same_camera_links", 0),
            "no_feature": linked.linking.get("tracklets_without_feature", 0) / max(1, linked.linking.get(
@@ -649,7 +653,7 @@ def variant_table(results: Sequence[dict[str, Any]]) -> str:
     head = (f"{'variant':<28} {'layout':<9} {'trk IDF1':>8} {'HOTA':>5} {'MOTA':>5} {'linked':>7} {'drop':>6} "
             f"{'X-IDF1':>7} {'X-HOTA':>7} {'oracle':>6} {'ref IDF1':>8} {'bm IDF1':>7} {'thr':>5} {'nofeat':>6}")
     lines = [head, "-" * len(head)]
-    per_layout: dict[str, list[tuple[float, float, float, str]]] = {n: [] for n in LAYOUTS}
+    per_layout: dict[str, list[tuple[float, ...] | tuple[Any, ...]]] = {n: [] for n in LAYOUTS}
     for r in results:
         for name, lay in r["layouts"].items():
             views = LAYOUTS[name]
@@ -663,21 +667,24 @@ def variant_table(results: Sequence[dict[str, Any]]) -> str:
                          f"{lay.get('oracle_idf1', float('nan')):6.1f} {ref:8.1f} {bm:7.1f} "
                          f"{lay.get('threshold') or float('nan'):5.2f} "
                          f"{100 * lay.get('no_feature', 0):5.0f}%")
-            per_layout[name].append((linked, lay["drop"], cross, lay.get("oracle_idf1", float("nan")), r["variant"]))
+            per_layout[name].append((linked, lay["drop"], cross, lay.get("oracle_idf1", float("nan")),
+                                     lay.get("combined_idf1", float("nan")), r["variant"]))
     lines.append("")
     lines.append(f"{'layout':<9} {'linked mean':>11} {'worst':>6} {'drop worst':>10} {'X-IDF1 mean':>11} "
-                 f"{'X worst':>7} {'oracle':>6} {'X/per':>5} {'X/oracle':>8}  worst variant (X-IDF1, else linked)")
+                 f"{'X worst':>7} {'oracle':>6} {'X/per':>5} {'X/pool':>6} {'X/oracle':>8}  "
+                 "worst variant (X-IDF1, else linked)")
     for name, vals in per_layout.items():
         if not vals:
             continue
-        arr = np.array([x[:4] for x in vals], float)
+        arr = np.array([x[:5] for x in vals], float)
         key = 2 if not np.isnan(arr[:, 2]).all() else 0
-        worst = vals[int(np.nanargmin(arr[:, key]))][4]
+        worst = vals[int(np.nanargmin(arr[:, key]))][5]
         cross = np.nanmean(arr[:, 2]) if key == 2 else float("nan")
         oracle = np.nanmean(arr[:, 3]) if key == 2 else float("nan")
         lines.append(f"{name:<9} {arr[:, 0].mean():11.1f} {arr[:, 0].min():6.1f} {arr[:, 1].min():+10.1f} "
                      f"{cross:11.1f} {np.nanmin(arr[:, 2]) if key == 2 else float('nan'):7.1f} {oracle:6.1f} "
-                     f"{cross / arr[:, 0].mean():5.2f} {cross / oracle:8.2f}  {worst}")
+                     f"{cross / arr[:, 0].mean():5.2f} {cross / np.nanmean(arr[:, 4]):6.2f} {cross / oracle:8.2f}  "
+                     f"{worst}")
     return "\n".join(lines)
 
 

@@ -120,3 +120,34 @@ def test_interpolation_fills_short_gaps_only() -> None:
     assert t.frames.tolist() == [0, 1, 2, 3, 4, 5, 20]
     assert np.allclose(t.boxes[2], [20, 0, 60, 100]) and np.allclose(t.timestamps[3], 0.3)
     assert t.boxes.dtype == np.float32 and t.frames.dtype == np.int64
+
+
+def _feed(b: TrackletBuilder, frames: range, tid: int, scores: list[float]) -> None:
+    for i, s in zip(frames, scores, strict=True):
+        outs = [_out(tid, [100, 100, 150, 250], s)]
+        embed, good = b.select(_frame(i), outs)
+        b.add(_frame(i), outs, np.ones((int(embed.sum()), 4), np.float32) / 2, embed, good)
+
+
+def test_tracks_scoring_low_on_average_are_dropped_and_counted() -> None:
+    """A track kept alive by low-score boxes (mean 0.5 < 0.6) is no tracklet; interpolated boxes do not
+    count towards the mean (0.9 and 0.3 across a gap average 0.6: kept)."""
+    b = TrackletBuilder("cam", TrackletConfig(embed_policy="every", interpolate_s=1.0))
+    _feed(b, range(0, 3), 1, [0.9, 0.8, 0.9])
+    _feed(b, range(0, 3), 2, [0.7, 0.4, 0.4])
+    _feed(b, range(0, 1), 3, [0.9])
+    _feed(b, range(5, 6), 3, [0.3])
+    ts = b.finish()
+    assert [t.local_id for t in ts] == [1, 3] and b.dropped == 1
+    assert len(ts[1]) == 6  # 4 interpolated boxes between frames 0 and 5
+    keep_all = TrackletBuilder("cam", TrackletConfig(embed_policy="every", min_mean_score=0.0))
+    _feed(keep_all, range(0, 3), 2, [0.7, 0.4, 0.4])
+    assert [t.local_id for t in keep_all.finish()] == [2] and keep_all.dropped == 0
+
+
+def test_pop_ended_drops_low_scoring_tracks_too() -> None:
+    b = TrackletBuilder("cam", TrackletConfig(embed_policy="every"))
+    _feed(b, range(0, 2), 1, [0.9, 0.9])
+    _feed(b, range(0, 2), 2, [0.3, 0.3])
+    assert [t.local_id for t in b.pop_ended(now=5.0, max_age_s=1.0)] == [1] and b.dropped == 1
+    assert b.open_ids == [] and b.finish() == []
