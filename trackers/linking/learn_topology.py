@@ -25,8 +25,9 @@ of ``scripts/benchmark_identity.py`` and two full PETS09 scenes, 2026-12-02, bef
   first linking pass: one match per identity seen by both cameras, its two
   tracklets closest in time. The first pass links with everything appearance and
   the run's own statistics offer (camera bias removal, re-ranking), and recovered
-  the adjacent PETS09 pair as a transit pair in 6 of 14 scenes, against 2 of 14
-  for mutual neighbours; in 334 truly overlapping pairs neither gave a window.
+  the adjacent PETS09 pair as a transit pair in 6 of 14 scenes, against 1 of 14
+  for mutual neighbours at ``max_distance`` 0.25 (2 of 14 on camera-bias-removed
+  features at 0.4–0.6); in 334 truly overlapping pairs neither gave a window.
 * ``"mutual"`` otherwise: cross-camera pairs of tracklets with features whose cosine
   distance ``1 - f_a·f_b`` is at most ``max_distance`` *and* that are mutual nearest
   neighbours across that camera pair, so each tracklet enters at most one match per
@@ -76,7 +77,6 @@ from scipy.stats import poisson
 
 from pipeline.types import Tracklet
 from pipeline.vectors import l2_normalize
-from trackers.linking.camera_bias import remove_camera_bias
 from trackers.linking.topology import validate_topology
 
 __all__ = [
@@ -250,20 +250,6 @@ def mutual_matches(feat_a: np.ndarray, feat_b: np.ndarray, max_distance: float) 
     ]
 
 
-def _features(by_cam: dict[str, list[Tracklet]], camera_bias_min_tracklets: int | None) -> dict[str, np.ndarray]:
-    """camera → its tracklets' features (n×D), with camera bias removed when ``camera_bias_min_tracklets``."""
-    cams = list(by_cam)
-    stacked = [np.stack([np.asarray(t.feature, np.float32).reshape(-1) for t in by_cam[c]]) for c in cams]
-    if camera_bias_min_tracklets is None or not stacked:
-        return dict(zip(cams, stacked, strict=True))
-    if len({f.shape[1] for f in stacked}) > 1:
-        raise ValueError(f"feature dimensions differ: {sorted({f.shape[1] for f in stacked})}")
-    ids = [c for c, f in zip(cams, stacked, strict=True) for _ in range(len(f))]
-    flat = remove_camera_bias(np.concatenate(stacked), ids, camera_bias_min_tracklets)
-    bounds = np.cumsum([0] + [len(f) for f in stacked])
-    return {c: flat[bounds[k]:bounds[k + 1]] for k, c in enumerate(cams)}
-
-
 def _match_gap(x: Tracklet, y: Tracklet, by_id: dict[tuple[str, int], list[Tracklet]]) -> float:
     """Gap of a match; with one shared global id, the smallest gap between any of its tracklets."""
     if x.global_id is None or x.global_id != y.global_id:
@@ -336,7 +322,6 @@ def learn_topology(
     at_once_s: float = 1.5,
     alpha: float = 0.01,
     use_global_ids: bool = True,
-    camera_bias_min_tracklets: int | None = None,
 ) -> LearnedTopology:
     """Learn which camera pairs overlap and the transit windows of the others from a run's tracklets.
 
@@ -354,17 +339,13 @@ def learn_topology(
             for a verdict other than ``"unknown"``.
         margin_s: seconds added on both sides of the transit window (the low end
             is clipped at 0), for people faster or slower than those seen.
-        overlap_frac: ``"overlap"`` when at least this fraction of matches has gap < 0.
+        overlap_frac: ``"overlap"`` when at least this fraction of matches has a gap below ``at_once_s``.
         at_once_s: a match with a gap below this (s) counts as seen at once.
         alpha: ``"transit"`` only when the pile-up of gaps has a Poisson tail probability
             of at most this under the uniform background (see the module docstring).
         use_global_ids: with first-pass global ids on every tracklet of a camera pair, its
             matches are those identities (``"identities"``, ``max_distance`` unused); with ids
             on some, they refine the gaps of mutual matches (see the module docstring).
-        camera_bias_min_tracklets: when set, match on features with each camera's mean removed
-            (:func:`trackers.linking.camera_bias.remove_camera_bias`, cameras with fewer
-            featured tracklets than this kept as they are), as linking does with
-            ``linking.camera_bias``; ``max_distance`` is then on that scale.
 
     Returns:
         :class:`LearnedTopology` with evidence for every pair of cameras that have
@@ -383,7 +364,7 @@ def learn_topology(
             by_cam.setdefault(str(t.camera_id), []).append(t)
         if use_global_ids and t.global_id is not None:
             by_id.setdefault((str(t.camera_id), int(t.global_id)), []).append(t)
-    feats = _features(by_cam, camera_bias_min_tracklets)
+    feats = {c: np.stack([t.feature for t in ts]) for c, ts in by_cam.items()}
     pairs: dict[tuple[str, str], PairEvidence] = {}
     for a, b in combinations(sorted(by_cam), 2):
         ta, tb = by_cam[a], by_cam[b]
@@ -409,7 +390,6 @@ def learn_topology(
     params: dict[str, float | int | bool] = {
         "max_distance": max_distance, "min_pairs": min_pairs, "margin_s": margin_s, "overlap_frac": overlap_frac,
         "at_once_s": at_once_s, "alpha": alpha, "use_global_ids": use_global_ids,
-        "camera_bias_min_tracklets": camera_bias_min_tracklets or 0,
     }
     return LearnedTopology(pairs=pairs, params=params)
 
