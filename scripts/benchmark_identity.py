@@ -749,16 +749,20 @@ def _override(key: str, value: Any) -> dict[str, Any]:
 
 
 def loso(bench: Bench, vs: Sequence[Variant], base: dict[str, Any], config: Path | None,
-         combos: list[dict[str, Any]]) -> str:
+         combos: list[dict[str, Any]], results: dict[str, list[dict[str, Any]]] | None = None) -> str:
     """Leave-one-sequence-out over candidate settings (each a dict dotted key → value); returns the table.
 
     The default is the candidate equal to ``config`` + ``base`` on every key any candidate sets.
+    ``results``, when given, receives every candidate's variant scores (label → list, as ``--json``).
     """
     scores: dict[int, dict[str, float]] = {}
     for ci, combo in enumerate(combos):
         cfg = load_config(config, _apply(base, combo))
-        res = run_setting(bench, vs, cfg, label=", ".join(f"{k}={v}" for k, v in combo.items()))
+        label = ", ".join(f"{k}={v}" for k, v in combo.items())
+        res = run_setting(bench, vs, cfg, label=label)
         scores[ci] = {r["variant"]: identity_score(r) for r in res}
+        if results is not None:
+            results[label] = res
     seqs = sorted({v.seq for v in vs})
     default = load_config(config, base)
     keys = sorted({k for c in combos for k in c})
@@ -819,7 +823,8 @@ def _parser() -> argparse.ArgumentParser:
                    f"of BoxMOT's own venv (set up: {BOXMOT_SETUP})")
     p.add_argument("--boxmot-conf", type=float, nargs="+", default=list(BOXMOT_CONFS), metavar="C",
                    help="detection thresholds of the BoxMOT runs (the first is reported as 'boxmot')")
-    p.add_argument("--json", type=Path, help="also write every variant's scores to this JSON file")
+    p.add_argument("--json", type=Path, help="also write every variant's scores to this JSON file (with --loso: "
+                   "an object, candidate → that list)")
     return p
 
 
@@ -846,7 +851,10 @@ def main(argv: list[str] | None = None) -> int:
         combos = [dict(zip(grid, vals, strict=True)) for vals in itertools.product(*grid.values())] if grid else []
         combos += [{k: _parse_value(v) for k, _, v in (kv.partition("=") for kv in c.split(";"))}
                    for c in args.candidate]
-        print(loso(bench, vs, base, args.config, combos))
+        per_candidate: dict[str, list[dict[str, Any]]] = {}
+        print(loso(bench, vs, base, args.config, combos, per_candidate))
+        if args.json:
+            args.json.write_text(json.dumps(per_candidate, indent=1))
     else:
         try:
             results = run_setting(bench, vs, load_config(args.config, base), args.reference, "config", boxmot)
