@@ -319,6 +319,14 @@ class LinkConfig(_Strict):
             "'auto' need the whole run)"
         ),
     )
+    merge_order: Literal["closest", "coverage"] = Field(
+        "coverage",
+        description=(
+            "offline: which of two allowed merges goes first: 'closest' (smallest distance, classic clustering) or "
+            "'coverage' (largest (threshold - distance) * sqrt(boxes_a * boxes_b): long tracklets are settled before "
+            "short fragments take their place; won held out, README 'Held-out identities')"
+        ),
+    )
     same_camera: Literal["never", "reentry", "any"] = Field(
         "never",
         description=(

@@ -5,7 +5,8 @@ re-ranking (Zhong et al., CVPR 2017; :mod:`reid.rerank`) → agglomerative
 clustering with average linkage (UPGMA; Sokal & Michener 1958) under
 cannot-link constraints (constrained agglomerative clustering, cf. Davidson &
 Ravi, "Agglomerative hierarchical clustering with constraints", SDM 2005),
-stopped at a distance threshold. Two methods: dense N×N matrices, or for
+stopped at a distance threshold, long tracklets settled first
+(``linking.merge_order``, :mod:`trackers.linking.dense_cluster`). Two methods: dense N×N matrices, or for
 10⁵ tracklets and more a sparse kNN candidate graph (faiss;
 :mod:`reid.rerank_sparse`, :mod:`trackers.linking.sparse_cluster`). Online linking
 with stable ids is :mod:`trackers.linking.incremental`.
@@ -33,8 +34,9 @@ from reid.rerank import effective_k, rerank_distance
 from reid.rerank_sparse import knn, pair_cosine_distance, sorted_unique, sparse_rerank_pairs
 from trackers.linking.calibrate import ThresholdChoice, choose_threshold
 from trackers.linking.camera_bias import remove_camera_bias
+from trackers.linking.dense_cluster import constrained_agglomerative
 from trackers.linking.reentry import reentry_pairs
-from trackers.linking.sparse_cluster import labels_by_first_item, sparse_agglomerative
+from trackers.linking.sparse_cluster import sparse_agglomerative
 from trackers.linking.topology import PairRules
 
 __all__ = [
@@ -46,9 +48,6 @@ __all__ = [
     "link_tracklets",
     "link_tracklets_detailed",
 ]
-
-_LINKAGES = ("average", "single", "complete")
-
 
 def cannot_link_matrix(tracklets: list[Tracklet], max_gap_s: float | None = None) -> np.ndarray:
     """Pairs of tracklets that must not share a global id.
@@ -76,119 +75,6 @@ def cannot_link_matrix(tracklets: list[Tracklet], max_gap_s: float | None = None
     if max_gap_s is not None and max_gap_s < 0:
         raise ValueError(f"max_gap_s must be >= 0 or None, got {max_gap_s}")
     return PairRules.from_tracklets(tracklets, max_gap_s).dense()
-
-
-def constrained_agglomerative(
-    dist: np.ndarray, cannot_link: np.ndarray, threshold: float, linkage: str = "average"
-) -> np.ndarray:
-    """Agglomerative clustering with cannot-link constraints and a distance threshold.
-
-    Repeatedly merges the two closest clusters while their linkage distance is
-    ``≤ threshold`` and no cannot-link pair runs between them; the constraint
-    of a merged cluster is the union of its parts' (so no cluster ever holds a
-    cannot-link pair). Cluster distances are updated with the Lance–Williams
-    formula (average: ``d(k, i∪j) = (n_i d(k,i) + n_j d(k,j)) / (n_i + n_j)``;
-    single: ``min``; complete: ``max``), not recomputed. The closest pair is
-    found from a per-row nearest-neighbour cache; a row is rescanned only when
-    its nearest cluster was merged, which is valid because for these
-    linkages a merged cluster is never closer to a third than the nearer of
-    its parts. Time ``O(N²)`` typical (``O(N³)`` worst case, vectorised over
-    rows), memory ``O(N²)`` (one ``float64`` and one ``bool`` N×N matrix).
-
-    Without constraints the clusters equal those of
-    ``scipy.cluster.hierarchy.linkage(method=linkage)`` cut with
-    ``fcluster(Z, threshold, criterion="distance")`` (up to ties).
-
-    Args:
-        dist: N×N symmetric distances (any float dtype); the diagonal is ignored.
-        cannot_link: N×N ``bool``, ``True`` where two items must stay apart
-            (symmetrised with ``|``).
-        threshold: largest linkage distance at which clusters are merged.
-        linkage: ``"average"`` (default), ``"single"`` or ``"complete"``.
-
-    Returns:
-        N ``int64`` labels ``0..K-1``, numbered by each cluster's first item.
-
-    Raises:
-        ValueError: shapes disagree or are not square, ``dist`` is not symmetric
-            or holds NaN, or ``linkage`` is unknown.
-    """
-    d, c = _checked(dist, cannot_link, linkage)
-    n = d.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    # effective distance: +inf on the diagonal, between constrained clusters and to
-    # retired clusters; D keeps the linkage distance, C the constraint.
-    eff = np.where(c, np.inf, d)
-    np.fill_diagonal(eff, np.inf)
-    size = np.ones(n, dtype=np.int64)
-    parent = np.arange(n)  # item -> representative cluster index after merges
-    active = np.ones(n, dtype=bool)
-    nn = np.argmin(eff, axis=1)
-    nn_d = eff[np.arange(n), nn]
-
-    for _ in range(n - 1):
-        i = int(np.argmin(nn_d))
-        if not nn_d[i] <= threshold:  # also stops on +inf
-            break
-        j = int(nn[i])
-        if i > j:
-            i, j = j, i
-        # Lance–Williams update of row/column i (the merged cluster), retire j
-        if linkage == "average":
-            new = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])
-        elif linkage == "single":
-            new = np.minimum(d[i], d[j])
-        else:
-            new = np.maximum(d[i], d[j])
-        d[i, :] = new
-        d[:, i] = new
-        c[i, :] |= c[j, :]
-        c[:, i] = c[i, :]
-        size[i] += size[j]
-        size[j] = 0
-        active[j] = False
-        parent[parent == j] = i
-        row = np.where(c[i] | ~active, np.inf, new)
-        row[i] = np.inf
-        eff[i, :] = row
-        eff[:, i] = row
-        eff[j, :] = np.inf
-        eff[:, j] = np.inf
-        nn_d[j] = np.inf
-        # rows whose nearest neighbour was i or j are rescanned; for every other
-        # row the merged cluster cannot be nearer than its old nearest
-        stale = np.flatnonzero(active & ((nn == i) | (nn == j)))
-        stale = np.union1d(stale, [i])
-        if len(stale):
-            nn[stale] = np.argmin(eff[stale], axis=1)
-            nn_d[stale] = eff[stale, nn[stale]]
-        # in exact arithmetic no other row gets nearer to the merged cluster; this
-        # guards against rounding (a weighted mean of equal values a hair below them)
-        closer = active & (row < nn_d)
-        if closer.any():
-            nn[closer] = i
-            nn_d[closer] = row[closer]
-
-    return labels_by_first_item(parent)
-
-
-def _checked(dist: np.ndarray, cannot_link: np.ndarray, linkage: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validated ``float64`` distances and ``bool`` constraints, both symmetrised (see the caller's Raises)."""
-    if linkage not in _LINKAGES:
-        raise ValueError(f"linkage must be one of {_LINKAGES}, got {linkage!r}")
-    d = np.array(dist, dtype=np.float64)
-    n = d.shape[0] if d.ndim == 2 else -1
-    if d.ndim != 2 or d.shape != (n, n):
-        raise ValueError(f"dist must be a square N×N matrix, got shape {d.shape}")
-    c = np.asarray(cannot_link, dtype=bool)
-    if c.shape != (n, n):
-        raise ValueError(f"cannot_link must be {n}×{n}, got shape {c.shape}")
-    if np.isnan(d).any():
-        raise ValueError("dist holds NaN")
-    if not np.allclose(d, d.T, rtol=1e-6, atol=1e-6, equal_nan=False):
-        raise ValueError("dist must be symmetric")
-    return (d + d.T) / 2.0, c | c.T
 
 
 def cosine_distance_matrix(features: np.ndarray) -> np.ndarray:
@@ -300,10 +186,18 @@ def _use_sparse(cfg: LinkConfig, m: int) -> bool:
     return cfg.method == "sparse" or (cfg.method == "auto" and m > cfg.dense_max)
 
 
+def _merge_weights(tracklets: list[Tracklet], keep: np.ndarray, cfg: LinkConfig) -> np.ndarray | None:
+    """Boxes of each featured tracklet (M ``float64``) for ``merge_order: coverage``, else ``None``."""
+    if cfg.merge_order != "coverage":
+        return None
+    return np.array([max(1, len(tracklets[k])) for k in keep.tolist()], dtype=np.float64)
+
+
 def _link_dense(
-    feats: np.ndarray, rules: PairRules, cfg: LinkConfig
+    feats: np.ndarray, rules: PairRules, cfg: LinkConfig, weights: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, ThresholdChoice, int, int]:
-    """Dense path on M featured tracklets: labels, M×M distance, threshold used, k1, k2."""
+    """Dense path on M featured tracklets (``weights``: coverage-first merge weights or ``None``): labels,
+    M×M distance, threshold used, k1, k2."""
     m = len(feats)
     k1 = k2 = 0
     dist = cosine_distance_matrix(feats)
@@ -314,14 +208,15 @@ def _link_dense(
     i, j = np.triu_indices(m, 1)
     neg = rules.known_negative(i, j)
     choice = choose_threshold(cfg, dist[i[neg], j[neg]], int(neg.sum()))
-    labels = constrained_agglomerative(dist, rules.dense(), choice.value)
+    labels = constrained_agglomerative(dist, rules.dense(), choice.value, weights=weights)
     return labels, dist, choice, k1, k2
 
 
 def _link_sparse(
-    feats: np.ndarray, rules: PairRules, cfg: LinkConfig
+    feats: np.ndarray, rules: PairRules, cfg: LinkConfig, weights: np.ndarray | None
 ) -> tuple[np.ndarray, sparse.csr_matrix, ThresholdChoice, int, int]:
-    """Sparse path on M featured tracklets: labels, M×M sparse candidate distances, threshold used, k1, k2."""
+    """Sparse path on M featured tracklets (``weights`` as :func:`_link_dense`): labels, M×M sparse candidate
+    distances, threshold used, k1, k2."""
     m = len(feats)
     k1 = k2 = 0
     rerank = cfg.rerank and m >= max(2, cfg.rerank_min_tracklets)
@@ -342,7 +237,7 @@ def _link_sparse(
     # the candidates are each tracklet's nearest neighbours, so they hold every negative that could fall low
     choice = choose_threshold(cfg, d[rules.known_negative(i, j)], rules.count_known_negatives())
     lam = cfg.lambda_ if rerank else 1.0
-    labels = sparse_agglomerative(m, i, j, d, rules, choice.value, features=f, lam=lam)
+    labels = sparse_agglomerative(m, i, j, d, rules, choice.value, features=f, lam=lam, weights=weights)
     dist = sparse.csr_matrix((np.concatenate([d, d]), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(m, m))
     return labels, dist, choice, k1, k2
 
@@ -383,7 +278,10 @@ def link_tracklets_detailed(
     of :class:`trackers.linking.topology.PairRules` (same camera overlapping in time,
     ``cfg.max_gap_s``, ``cfg.window_s``, ``cfg.topology``) stopped at
     ``cfg.threshold`` (``"auto"``: calibrated on the run's known negatives,
-    :func:`trackers.linking.calibrate.choose_threshold`). Same-camera pairs follow
+    :func:`trackers.linking.calibrate.choose_threshold`), merging closest pairs first or,
+    with ``cfg.merge_order: coverage``, the pairs of largest
+    ``(threshold - d) · sqrt(boxes_a · boxes_b)`` first (:mod:`trackers.linking.dense_cluster`). Same-camera
+    pairs follow
     ``cfg.same_camera`` (``"never"``, ``"reentry"``: :mod:`trackers.linking.reentry`, ``"any"``).
     Tracklets without a usable feature stay singletons.
 
@@ -442,15 +340,16 @@ def link_tracklets_detailed(
         pos[keep] = np.arange(m)
         sub = (pos[granted[0]], pos[granted[1]])
     rules = _pair_rules([tracklets[k] for k in keep.tolist()], cfg, sub)
+    weights = _merge_weights(tracklets, keep, cfg)
     if method == "dense":
         cannot = _pair_rules(tracklets, cfg, granted).dense()
         distance = np.full((n, n), np.nan, dtype=np.float32)
         if m:
-            labels[keep], dist, choice, k1, k2 = _link_dense(feats, rules, cfg)
+            labels[keep], dist, choice, k1, k2 = _link_dense(feats, rules, cfg, weights)
             distance[np.ix_(keep, keep)] = dist
         pairs = m * (m - 1) // 2
     else:
-        sub_labels, dist, choice, k1, k2 = _link_sparse(feats, rules, cfg)
+        sub_labels, dist, choice, k1, k2 = _link_sparse(feats, rules, cfg, weights)
         labels[keep] = sub_labels
         coo = dist.tocoo()
         distance = sparse.csr_matrix((coo.data, (keep[coo.row], keep[coo.col])), shape=(n, n))

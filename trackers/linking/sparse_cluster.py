@@ -19,7 +19,9 @@ constant ``missing`` (default 1.0).
   all member pairs;
 * the closest pair ``(d, i, j)`` (lexicographic, ``i < j``) among clusters
   joined by at least one candidate edge is merged first, into the lower
-  index, as the dense code does; it stops when that is above ``threshold``;
+  index, as the dense code does; it stops when that is above ``threshold``.
+  With ``weights``, the pair of largest ``(threshold - d) · sqrt(w_i · w_j)``
+  goes first instead (coverage first, see :mod:`trackers.linking.dense_cluster`);
 * cannot-link constraints (:class:`trackers.linking.topology.PairRules`) between two
   clusters are checked on all their member pairs when they are about to merge
   (not only on candidate pairs), so no cluster ever holds a cannot-link pair.
@@ -39,6 +41,7 @@ read; memory ``O(E + M·D)``.
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 from scipy import sparse
@@ -46,7 +49,7 @@ from scipy.sparse.csgraph import connected_components
 
 from trackers.linking.topology import PairRules
 
-__all__ = ["MISSING_DISTANCE", "sparse_agglomerative"]
+__all__ = ["MISSING_DISTANCE", "checked_weights", "labels_by_first_item", "sparse_agglomerative"]
 
 MISSING_DISTANCE = 1.0
 
@@ -63,6 +66,7 @@ def sparse_agglomerative(
     lam: float = 1.0,
     sizes: np.ndarray | None = None,
     groups: list[list[int]] | None = None,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Average-linkage clustering with cannot-link constraints on candidate pairs.
 
@@ -83,16 +87,20 @@ def sparse_agglomerative(
             distances and ``features`` their unnormalised mean features.
         groups: per item, the indices into ``rules`` of its members (default
             ``[k]`` for item k); constraints are checked between groups.
+        weights: N finite weights ``> 0`` (tracklets: their number of boxes) for
+            coverage-first merging (summed on merges), or ``None`` for closest first.
 
     Returns:
         N ``int64`` labels ``0..K-1`` numbered by each cluster's first item.
 
     Raises:
         ValueError: shapes disagree, an index is outside ``[0, N)``, a distance is
-            NaN or negative, ``missing ≤ threshold`` (without ``features``), or
-            ``rules`` / ``features`` cover another N.
+            NaN or negative, ``missing ≤ threshold`` (without ``features``),
+            ``rules`` / ``features`` cover another N, or ``weights`` has another
+            length or a value that is not finite and positive.
     """
     i, j, d = _checked(n, i, j, dist, rules, threshold, missing, features, sizes, groups)
+    weight = None if weights is None else checked_weights(weights, n)
     keep = i != j
     a, b, d = np.minimum(i, j)[keep], np.maximum(i, j)[keep], d[keep]
     if rules is not None and len(a):  # a constrained pair never merges: its distance never matters
@@ -113,7 +121,13 @@ def sparse_agglomerative(
     for x, y, v in zip(a.tolist(), b.tolist(), d.tolist(), strict=True):
         adj.setdefault(x, {})[y] = v
         adj.setdefault(y, {})[x] = v
-    heap = [(v, x, y) for x, y, v in zip(a.tolist(), b.tolist(), d.tolist(), strict=True) if v <= threshold]
+
+    def key(v: float, x: int, y: int) -> tuple[float, float, int, int]:
+        """Heap key of a candidate merge: smallest first (closest first, or the largest coverage gain)."""
+        first = v if weight is None else -(threshold - v) * math.sqrt(weight[x] * weight[y])
+        return first, v, x, y
+
+    heap = [key(v, x, y) for x, y, v in zip(a.tolist(), b.tolist(), d.tolist(), strict=True) if v <= threshold]
     heapq.heapify(heap)
     size = {x: 1 if sizes is None else int(sizes[x]) for x in adj}
     members: dict[int, list[int]] = {x: [x] for x in adj}
@@ -132,10 +146,10 @@ def sparse_agglomerative(
     parent = np.arange(n)
     inf = float("inf")
     while heap:
-        v, x, y = heapq.heappop(heap)
+        first, v, x, y = heapq.heappop(heap)
         ax = adj.get(x)
-        if ax is None or y not in adj or ax.get(y) != v:
-            continue  # stale entry: a cluster was merged away or the distance changed
+        if ax is None or y not in adj or ax.get(y) != v or first != key(v, x, y)[0]:
+            continue  # stale entry: a cluster was merged away, the distance or a weight changed
         if rules is not None and rules.clusters_conflict(np.array(grouped[x]), np.array(grouped[y])):
             ax[y] = adj[y][x] = inf  # constraints only grow with merges: blocked for good
             continue
@@ -150,9 +164,12 @@ def sparse_agglomerative(
             ak = adj[k]
             ak.pop(y, None)
             ax[k] = ak[x] = new
-            if new <= threshold:
-                heapq.heappush(heap, (new, min(x, k), max(x, k)))
         size[x] = sx + sy
+        if weight is not None:
+            weight[x] += weight[y]
+        for k in ax:
+            if ax[k] <= threshold:
+                heapq.heappush(heap, key(ax[k], min(x, k), max(x, k)))
         del size[y]
         members[x].extend(members.pop(y))
         grouped[x].extend(grouped.pop(y))
@@ -185,6 +202,20 @@ def _checked(n: int, i: np.ndarray, j: np.ndarray, dist: np.ndarray, rules: Pair
     if (sizes is not None and len(sizes) != n) or (groups is not None and len(groups) != n):
         raise ValueError(f"sizes and groups must have {n} entries")
     return i, j, d
+
+
+def checked_weights(weights: np.ndarray, n: int) -> np.ndarray:
+    """N coverage-first merge weights as a writable ``float64`` copy.
+
+    Raises:
+        ValueError: not ``n`` entries, or a weight that is not finite and ``> 0``.
+    """
+    w = np.array(weights, dtype=np.float64).reshape(-1)
+    if len(w) != n:
+        raise ValueError(f"weights must have {n} entries, got {len(w)}")
+    if not (np.isfinite(w).all() and (w > 0).all()):
+        raise ValueError("weights must be finite and > 0")
+    return w
 
 
 def labels_by_first_item(parent: np.ndarray) -> np.ndarray:
