@@ -4,20 +4,21 @@ Scenes come from ``scripts/make_multicam.py`` (two overlapping and two disjoint
 crops, colour-jittered per camera); detection with ``yolox_nano.onnx``, ReID with
 ``osnet_x0_25_msmt17.onnx``, default config (``quality`` embedding policy with the
 fallback for tracks without a good crop, cosine distance — re-ranking needs ≥ 200
-tracklets —, camera bias removed, threshold 0.75, no same-camera links, gaps up to 0.5 s
-interpolated, tracks scoring below 0.6 on average dropped, up to 32 crops per tracklet).
+tracklets —, camera bias removed, threshold 0.75, long tracklets merged first, no same-camera
+links, gaps up to 0.5 s interpolated, tracks scoring below 0.6 on average dropped, up to 32 crops
+per tracklet).
 
-Measured (2026-12-02, defaults chosen leave-one-sequence-out by
-``scripts/benchmark_identity.py``): cross-camera IDF1 75.1 on the TUD-Stadtmitte
-scene and 64.0 on the PETS09-S2L1 scene (per-camera COMBINED IDF1 76.9 / 66.1;
-73.4 / 62.4 with 8 crops per tracklet, 72.9 / 62.4 before low-scoring tracks were
-dropped, 66.1 / 55.8 before camera bias removal).
+Measured (2026-12-08, defaults chosen leave-one-sequence-out by
+``scripts/benchmark_identity.py``): cross-camera IDF1 76.0 on the TUD-Stadtmitte
+scene and 63.6 on the PETS09-S2L1 scene (per-camera COMBINED IDF1 76.9 / 66.1;
+75.1 / 64.0 merging the closest pair first, 73.4 / 62.4 with 8 crops per tracklet, 72.9 / 62.4
+before low-scoring tracks were dropped, 66.1 / 55.8 before camera bias removal).
 These two scenes are among those where the old same-camera links repaired
 fragmented tracks (71.2 / 60.8 with ``linking.same_camera: any``; 73.2 / 60.7 with
 fragment stitching, ``same_camera: reentry`` + ``fragment_gap_s: 3``); over the 36
 held-out variants of the benchmark the defaults score higher on average and never
 cost a camera its own IDF1 (README "Held-out identities"). The thresholds below
-sit 4–7 points under the measured values; the corrupt-camera case keeps ≥ 70.
+sit 5–8 points under the measured values; the corrupt-camera case keeps ≥ 70.
 """
 
 from __future__ import annotations
