@@ -327,12 +327,26 @@ class LinkConfig(_Strict):
             "short fragments take their place; won held out, README 'Held-out identities')"
         ),
     )
-    same_camera: Literal["never", "reentry", "any"] = Field(
-        "never",
+    same_camera: Literal["never", "fragments", "reentry", "any"] = Field(
+        "fragments",
         description=(
-            "links between tracklets of one camera: 'never'; 'reentry': only with re-entry evidence (distance "
-            "<= reentry_threshold, gap >= reentry_min_gap_s, left and came back at the image border; offline "
-            "only, 'never' in incremental mode and live); 'any': whenever not overlapping in time"
+            "links between tracklets of one camera: 'never'; 'fragments': the later starts at most "
+            "same_camera_gap_s after the earlier ended and their distance is at most the same_camera_fmr quantile "
+            "of the run's same-camera pairs seen at once (trackers/linking/fragments.py); 'reentry': only with "
+            "re-entry evidence (distance <= reentry_threshold, gap >= reentry_min_gap_s, left and came back at the "
+            "image border); 'any': whenever not overlapping in time. 'fragments' and 'reentry' are offline only "
+            "('never' in incremental mode and live)"
+        ),
+    )
+    same_camera_gap_s: float = Field(
+        2.0, gt=0.0,
+        description="'fragments': most seconds between a track's end and the start of the next one it may join",
+    )
+    same_camera_fmr: float = Field(
+        0.01, gt=0.0, lt=1.0,
+        description=(
+            "'fragments': the same-camera distance bar is this quantile of the run's same-camera known negatives "
+            "(two tracks of one camera at the same time)"
         ),
     )
     learn_topology: bool = Field(

@@ -82,6 +82,11 @@ def _link(tracklets: list[Tracklet], cfg: MtmcConfig, with_reid: bool,
         if res.method == "sparse":
             method = f"sparse ({res.num_candidate_pairs} candidate pairs) {method}"
         method += f", same-camera links: {lc.same_camera}"
+        if res.fragments is not None:
+            threshold["same_camera_threshold"] = (None if res.fragments.threshold is None
+                                                  else round(res.fragments.threshold, 4))
+            threshold["same_camera_threshold_source"] = res.fragments.describe(lc.same_camera_fmr,
+                                                                               lc.same_camera_gap_s)
     else:
         linkable = []
         why = "no ReID model" if not with_reid else "linking.enabled is false" if not lc.enabled else "no tracklets"

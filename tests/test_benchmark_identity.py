@@ -43,7 +43,6 @@ def test_defaults_keep_per_camera_identity_and_caches_work(bench_mod, tmp_path: 
     assert set(res["layouts"]) == {"single", "overlap", "adjacent", "four"}
     for name, lay in res["layouts"].items():
         assert lay["drop"] >= -1.0, (name, lay)  # linking lowers no camera's IDF1 by more than a point
-        assert lay["same_camera_links"] == 0
         if name != "single":
             assert 20.0 < lay["cross_idf1"] <= 100.0
     assert all(30.0 < res["tracker"][view]["IDF1"] <= 100.0 for view in bench_mod.VIEWS)
@@ -55,6 +54,12 @@ def test_defaults_keep_per_camera_identity_and_caches_work(bench_mod, tmp_path: 
     res2 = bench_mod.score_variant(again, v, cfg)
     assert again.reid.misses == 0 and again.timings["detect"] == 0.0  # both models skipped
     assert res2["layouts"] == res["layouts"] and res2["tracker"] == res["tracker"]
+    # fragments of one broken track joined (measured: 2 on `overlap`, its worst camera +3.7 IDF1);
+    # with same-camera links off, the tracker's identities are exactly what comes out
+    assert res["layouts"]["overlap"]["same_camera_links"] >= 1 and res["layouts"]["overlap"]["drop"] > 0.0
+    never = bench_mod.score_variant(again, v, load_config(None, {"output": {"progress": False},
+                                                                 "linking": {"same_camera": "never"}}))
+    assert all(lay["same_camera_links"] == 0 and lay["drop"] == 0.0 for lay in never["layouts"].values())
 
 
 @requires_shared

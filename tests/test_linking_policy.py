@@ -1,5 +1,6 @@
-"""Linking defaults that must hold on footage nobody tuned on: no same-camera merges without
-re-entry evidence; a threshold calibrated on the run's own known negatives when asked for."""
+"""Linking defaults that must hold on footage nobody tuned on: no same-camera merges without fragment
+or re-entry evidence (a look-alike coming back later stays apart); a threshold calibrated on the run's own
+known negatives when asked for."""
 
 from __future__ import annotations
 

@@ -140,7 +140,7 @@ class IncrementalLinker:
 
     Args:
         cfg: linking settings: ``incremental_threshold`` (cosine distance), ``same_camera``
-            (``"reentry"`` acts as ``"never"``), ``max_gap_s``, ``topology``, ``window_s``,
+            (``"reentry"`` and ``"fragments"`` act as ``"never"``), ``max_gap_s``, ``topology``, ``window_s``,
             ``candidates`` (identities retrieved per tracklet), ``threads``,
             ``decision_delay_s`` (ids given that long after a tracklet ends; call
             :meth:`flush` at the end of the stream).

@@ -35,6 +35,7 @@ from reid.rerank_sparse import knn, pair_cosine_distance, sorted_unique, sparse_
 from trackers.linking.calibrate import ThresholdChoice, choose_threshold
 from trackers.linking.camera_bias import remove_camera_bias
 from trackers.linking.dense_cluster import constrained_agglomerative
+from trackers.linking.fragments import FragmentGrant, fragment_pairs
 from trackers.linking.reentry import reentry_pairs
 from trackers.linking.sparse_cluster import sparse_agglomerative
 from trackers.linking.topology import PairRules
@@ -122,6 +123,8 @@ class LinkResult:
             (:class:`trackers.linking.calibrate.ThresholdChoice`); ``None`` when nothing was clustered.
         same_camera_links: tracklets that joined an earlier tracklet of their own camera
             (sum over identities and cameras of tracklets − 1).
+        fragments: with ``same_camera: fragments``, the granted pairs and the calibrated
+            same-camera threshold (:class:`trackers.linking.fragments.FragmentGrant`), else ``None``.
     """
 
     global_ids: np.ndarray
@@ -136,6 +139,7 @@ class LinkResult:
     num_candidate_pairs: int = 0
     threshold: ThresholdChoice | None = None
     same_camera_links: int = 0
+    fragments: FragmentGrant | None = None
 
 
 def _usable_features(tracklets: list[Tracklet]) -> tuple[np.ndarray, np.ndarray]:
@@ -242,6 +246,23 @@ def _link_sparse(
     return labels, dist, choice, k1, k2
 
 
+def _same_camera_grants(
+    tracklets: list[Tracklet], keep: np.ndarray, feats: np.ndarray, cfg: LinkConfig,
+    frame_sizes: dict[str, tuple[float, float]] | None,
+) -> tuple[tuple[np.ndarray, np.ndarray] | None, tuple[np.ndarray, np.ndarray] | None, FragmentGrant | None]:
+    """Same-camera pairs granted by re-entry or fragment evidence: ``(pairs as indices into tracklets,
+    the same as indices into keep, the fragment grant)``; ``None`` s under ``never`` / ``any``."""
+    if cfg.same_camera == "fragments":
+        frag = fragment_pairs([tracklets[k] for k in keep.tolist()], feats, cfg)
+        return (keep[frag.i], keep[frag.j]), (frag.i, frag.j), frag
+    if cfg.same_camera != "reentry":
+        return None, None, None
+    granted = reentry_pairs(tracklets, cfg, frame_sizes)
+    pos = np.full(len(tracklets), -1, dtype=np.int64)  # only tracklets with features qualify: both ends in keep
+    pos[keep] = np.arange(len(keep))
+    return granted, (pos[granted[0]], pos[granted[1]]), None
+
+
 def count_same_camera_links(tracklets: list[Tracklet]) -> int:
     """Tracklets that share their ``global_id`` with an earlier tracklet of their own camera
     (N minus the number of distinct ``(global_id, camera_id)`` pairs)."""
@@ -282,7 +303,8 @@ def link_tracklets_detailed(
     with ``cfg.merge_order: coverage``, the pairs of largest
     ``(threshold - d) · sqrt(boxes_a · boxes_b)`` first (:mod:`trackers.linking.dense_cluster`). Same-camera
     pairs follow
-    ``cfg.same_camera`` (``"never"``, ``"reentry"``: :mod:`trackers.linking.reentry`, ``"any"``).
+    ``cfg.same_camera`` (``"never"``, ``"fragments"``: :mod:`trackers.linking.fragments`, ``"reentry"``:
+    :mod:`trackers.linking.reentry`, ``"any"``).
     Tracklets without a usable feature stay singletons.
 
     Two methods, chosen by ``cfg.method`` (``"auto"``: dense up to
@@ -333,12 +355,7 @@ def link_tracklets_detailed(
     distance: np.ndarray | sparse.csr_matrix
     cannot: np.ndarray | None = None
     choice: ThresholdChoice | None = None
-    granted = reentry_pairs(tracklets, cfg, frame_sizes) if cfg.same_camera == "reentry" else None
-    sub = None
-    if granted is not None:  # only tracklets with features qualify, so both ends are in ``keep``
-        pos = np.full(n, -1, dtype=np.int64)
-        pos[keep] = np.arange(m)
-        sub = (pos[granted[0]], pos[granted[1]])
+    granted, sub, frag = _same_camera_grants(tracklets, keep, feats, cfg, frame_sizes)
     rules = _pair_rules([tracklets[k] for k in keep.tolist()], cfg, sub)
     weights = _merge_weights(tracklets, keep, cfg)
     if method == "dense":
@@ -371,6 +388,7 @@ def link_tracklets_detailed(
         num_candidate_pairs=pairs,
         threshold=choice,
         same_camera_links=count_same_camera_links(tracklets),
+        fragments=frag,
     )
 
 

@@ -6,9 +6,10 @@ and the rule that says whether they are compared at all:
 
 * same camera and overlapping in time (closed intervals ``[start_time, end_time]``):
   two people (unchanged from :func:`trackers.linking.offline.cannot_link_matrix`);
-* ``linking.same_camera``: ``"never"`` forbids every same-camera pair, ``"reentry"`` every
-  same-camera pair not granted by :meth:`PairRules.allow_same_camera` (the re-entry evidence of
-  :mod:`trackers.linking.reentry`), ``"any"`` only the overlapping ones;
+* ``linking.same_camera``: ``"never"`` forbids every same-camera pair, ``"reentry"`` and
+  ``"fragments"`` every same-camera pair not granted by :meth:`PairRules.allow_same_camera` (the
+  re-entry evidence of :mod:`trackers.linking.reentry`, the fragment evidence of
+  :mod:`trackers.linking.fragments`), ``"any"`` only the overlapping ones;
 * ``linking.max_gap_s``: the gap between the two intervals exceeds it;
 * ``linking.topology``: the camera pair is marked incompatible (``false``), or
   it has a transit window ``[min_s, max_s]`` and the signed gap between the
@@ -58,8 +59,8 @@ class PairRules:
         topology: ``linking.topology`` mapping (validated with :func:`validate_topology`).
         window_s: comparison window (s), or ``None``; a pair further apart cannot link.
         same_camera: ``"any"`` (default here: only same-camera pairs overlapping in time are
-            forbidden), ``"never"`` (every same-camera pair) or ``"reentry"`` (every same-camera pair
-            except those given to :meth:`allow_same_camera`).
+            forbidden), ``"never"`` (every same-camera pair) or ``"reentry"`` / ``"fragments"`` (every
+            same-camera pair except those given to :meth:`allow_same_camera`).
 
     Raises:
         ValueError: lengths differ, the topology is invalid, or ``same_camera`` is unknown.
@@ -75,8 +76,8 @@ class PairRules:
         window_s: float | None = None,
         same_camera: str = "any",
     ) -> None:
-        if same_camera not in ("any", "never", "reentry"):
-            raise ValueError(f"same_camera must be 'any', 'never' or 'reentry', got {same_camera!r}")
+        if same_camera not in ("any", "never", "reentry", "fragments"):
+            raise ValueError(f"same_camera must be 'any', 'never', 'reentry' or 'fragments', got {same_camera!r}")
         self.same_camera = same_camera
         self._allowed_same = np.zeros(0, dtype=np.int64)  # sorted keys min(i,j) * N + max(i,j)
         start = np.asarray(start, dtype=np.float64).reshape(-1)
@@ -180,10 +181,11 @@ class PairRules:
         return cls.from_tracklets(tracklets, cfg.max_gap_s, cfg.topology, cfg.window_s, cfg.same_camera)
 
     def allow_same_camera(self, i: np.ndarray, j: np.ndarray) -> None:
-        """With ``same_camera="reentry"``: let the same-camera pairs ``(i[k], j[k])`` link (if nothing else forbids).
+        """With ``same_camera`` ``"reentry"`` or ``"fragments"``: let the same-camera pairs ``(i[k], j[k])`` link
+        (if nothing else forbids).
 
         Args:
-            i, j: equal-length integer index arrays of pairs granted by re-entry evidence.
+            i, j: equal-length integer index arrays of pairs granted by re-entry or fragment evidence.
         """
         i = np.asarray(i, dtype=np.int64).reshape(-1)
         j = np.asarray(j, dtype=np.int64).reshape(-1)
@@ -241,7 +243,7 @@ class PairRules:
         out = same & (gap <= 0.0)
         if self.same_camera == "never":
             out |= same
-        elif self.same_camera == "reentry":
+        elif self.same_camera in ("reentry", "fragments"):
             out |= same & ~self._same_allowed(i, j)
         if self.max_gap_s is not None:
             out |= gap > self.max_gap_s
