@@ -48,6 +48,21 @@ def test_a_track_broken_for_a_second_is_joined_again() -> None:
     assert never.same_camera_links == 0 and ts[0].global_id != ts[1].global_id
 
 
+def test_features_of_any_norm_give_cosine_distances() -> None:
+    """Without camera bias removal the linker passes tracklet means as they are (not unit length): the bar
+    and the grant are those of the unit features."""
+    ts, _ = _scene(spread=1.5)
+    f = np.stack([t.feature for t in ts]).astype(np.float64)
+    scaled = f * np.linspace(0.3, 3.0, len(f))[:, None]
+    unit, other = fragment_pairs(ts, f, LinkConfig()), fragment_pairs(ts, scaled, LinkConfig())
+    assert other.threshold == pytest.approx(unit.threshold)
+    assert (other.i.tolist(), other.j.tolist()) == (unit.i.tolist(), unit.j.tolist()) == ([0], [1])
+    for t, row in zip(ts, scaled, strict=True):
+        t.feature = row.astype(np.float32)
+    res = link_tracklets_detailed(ts, LinkConfig(camera_bias=False))
+    assert ts[0].global_id == ts[1].global_id and res.same_camera_links == 1
+
+
 def test_the_bar_is_the_quantile_of_same_camera_pairs_seen_at_once() -> None:
     ts, _ = _scene(spread=1.5)
     f = np.stack([t.feature for t in ts]).astype(np.float64)

@@ -34,6 +34,7 @@ import numpy as np
 
 from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
+from pipeline.vectors import l2_normalize
 
 __all__ = ["FragmentGrant", "fragment_pairs"]
 
@@ -86,8 +87,9 @@ def fragment_pairs(tracklets: Sequence[Tracklet], features: np.ndarray, cfg: Lin
 
     Args:
         tracklets: M tracklets with features (times in s on one clock).
-        features: M×D L2-normalised features on the linker's scale (camera bias removed when the
-            linker removes it), row k for ``tracklets[k]``.
+        features: M×D features on the linker's scale (camera bias removed when the linker removes
+            it), row k for ``tracklets[k]``; any norm (rows are L2-normalised here, distances are
+            cosine distances ``1 - cos``).
         cfg: ``same_camera_gap_s``, ``same_camera_fmr`` and ``auto_min_negatives`` are read.
 
     Returns:
@@ -96,9 +98,9 @@ def fragment_pairs(tracklets: Sequence[Tracklet], features: np.ndarray, cfg: Lin
     Raises:
         ValueError: ``features`` does not have M rows.
     """
-    f = np.asarray(features, dtype=np.float64)
-    if len(f) != len(tracklets):
-        raise ValueError(f"{len(f)} features for {len(tracklets)} tracklets")
+    if len(features) != len(tracklets):
+        raise ValueError(f"{len(features)} features for {len(tracklets)} tracklets")
+    f = l2_normalize(np.asarray(features), dtype=np.float64)
     cams = np.array([str(t.camera_id) for t in tracklets], dtype=object)
     start = np.array([t.start_time for t in tracklets], np.float64)
     end = np.array([t.end_time for t in tracklets], np.float64)

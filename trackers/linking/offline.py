@@ -50,6 +50,7 @@ __all__ = [
     "link_tracklets_detailed",
 ]
 
+
 def cannot_link_matrix(tracklets: list[Tracklet], max_gap_s: float | None = None) -> np.ndarray:
     """Pairs of tracklets that must not share a global id.
 
