@@ -14,7 +14,10 @@ cuts them, but without the lossy video round trip:
   ``overlap`` (the ``ov`` pair), ``adjacent`` (the ``dj`` pair), ``four`` (all four crops);
 * image scale (``--scales``, default 1.0 / 0.625 / 0.5: PETS09's 768×576 becomes 480×360
   and 384×288; people 40–300 px tall), frame step (``--steps``, 1 = native, 2 = half the
-  frame rate: 7 → 3.5 fps, 25 → 12.5 fps) and jitter seed (``--seeds``).
+  frame rate: 7 → 3.5 fps, 25 → 12.5 fps) and jitter seed (``--seeds``);
+  ``--extra-scale SEQ=S`` adds scales for one sequence (TUD's people are 128–296 px tall at
+  scale 1, PETS09's 57–103 px: ``TUD-Campus=0.3`` makes them 41–89 px, as small as PETS09's at
+  0.5–0.625, so that a choice that matters only for small people can be made on either).
 
 Each camera of a variant runs through the real stage code (:class:`pipeline.stages.CameraState`,
 :func:`pipeline.stages.track_and_embed`) and linking (:func:`pipeline.runner.relink`) with the
@@ -57,6 +60,8 @@ Examples::
     python scripts/benchmark_identity.py                                  # defaults, all variants
     python scripts/benchmark_identity.py --seqs TUD-Campus --scales 1.0 --steps 1 --seeds 0
     python scripts/benchmark_identity.py --loso detector.conf=0.1,0.2,0.3 --loso linking.threshold=0.3,0.4
+    python scripts/benchmark_identity.py --loso tracklets.min_height=48,32 \\
+        --extra-scale TUD-Campus=0.3 --extra-scale TUD-Stadtmitte=0.3   # TUD people as small as PETS09's
     python scripts/benchmark_identity.py --reference --boxmot /work/boxmot-venv/bin/python
 """
 
@@ -628,10 +633,12 @@ def identity_score(r: dict[str, Any]) -> float:
     return float(np.mean(vals))
 
 
-def variants(seqs: Sequence[str], scales: Sequence[float], steps: Sequence[int], seeds: Sequence[int]
-             ) -> list[Variant]:
-    """Every combination, sequence-major."""
-    return [Variant(*c) for c in itertools.product(seqs, scales, steps, seeds)]
+def variants(seqs: Sequence[str], scales: Sequence[float], steps: Sequence[int], seeds: Sequence[int],
+             extra_scales: dict[str, list[float]] | None = None) -> list[Variant]:
+    """Every combination, sequence-major; ``extra_scales`` adds scales for single sequences (``--extra-scale``)."""
+    extra = extra_scales or {}
+    return [Variant(*c) for seq in seqs
+            for c in itertools.product([seq], [*scales, *extra.get(seq, [])], steps, seeds)]
 
 
 def run_setting(bench: Bench, vs: Sequence[Variant], cfg: MtmcConfig, reference: bool = False,
@@ -810,6 +817,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mtmc" / "benchmark_identity")
     p.add_argument("--seqs", nargs="+", default=list(PIXEL_SEQS))
     p.add_argument("--scales", nargs="+", type=float, default=[1.0, 0.625, 0.5])
+    p.add_argument("--extra-scale", action="append", default=[], metavar="SEQ=S1,S2",
+                   help="more scales for one sequence (repeatable), e.g. TUD-Campus=0.3: people 41-89 px tall")
     p.add_argument("--steps", nargs="+", type=int, default=[1, 2], help="frame steps (2 = half the frame rate)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="jitter seeds")
     p.add_argument("--config", type=Path, help="YAML config under test (default: built-in defaults)")
@@ -828,9 +837,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _extra_scales(items: Sequence[str], seqs: Sequence[str]) -> dict[str, list[float]]:
+    """``SEQ=S1,S2`` items of ``--extra-scale`` → sequence → scales; ValueError names a bad item."""
+    out: dict[str, list[float]] = {}
+    for item in items:
+        seq, _, vals = item.partition("=")
+        if seq not in seqs:
+            raise ValueError(f"--extra-scale {item}: {seq} is not one of --seqs ({', '.join(seqs)})")
+        try:
+            out.setdefault(seq, []).extend(float(x) for x in vals.split(","))
+        except ValueError:
+            raise ValueError(f"--extra-scale {item}: scales must be numbers, e.g. {seq}=0.3") from None
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: prints the variant table (and the LOSO table with ``--loso``); 2 on bad input."""
     args = _parser().parse_args(argv)
+    try:
+        extra = _extra_scales(args.extra_scale, args.seqs)
+    except ValueError as e:
+        print(f"benchmark_identity: error: {e}", file=sys.stderr)
+        return 2
     try:
         boxmot = probe_boxmot(args.boxmot, args.boxmot_conf) if args.boxmot else None
     except BoxmotError as e:
@@ -844,7 +872,7 @@ def main(argv: list[str] | None = None) -> int:
     base: dict[str, Any] = {"output": {"progress": False}}
     base = _apply(base, {k: _parse_value(v) for k, _, v in (item.partition("=") for item in args.set)})
     bench = Bench(args.data, det, reid, args.cache)
-    vs = variants(args.seqs, args.scales, args.steps, args.seeds)
+    vs = variants(args.seqs, args.scales, args.steps, args.seeds, extra)
     t0 = time.perf_counter()
     if args.loso or args.candidate:
         grid = {k: [_parse_value(x) for x in vals.split(",")] for k, _, vals in (s.partition("=") for s in args.loso)}

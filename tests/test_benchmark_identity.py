@@ -72,6 +72,15 @@ def test_loso_table_names_a_choice_per_held_out_sequence(bench_mod, tmp_path: Pa
     assert len(rows) == 2 and all("linking.threshold=0." in r for r in rows)
 
 
+def test_extra_scale_adds_variants_for_one_sequence_only(bench_mod, capsys) -> None:
+    vs = bench_mod.variants(["PETS09-S2L1", "TUD-Campus"], [1.0], [1], [0, 1], {"TUD-Campus": [0.3]})
+    assert [(v.seq, v.scale) for v in vs] == [("PETS09-S2L1", 1.0)] * 2 + [("TUD-Campus", 1.0)] * 2 \
+        + [("TUD-Campus", 0.3)] * 2
+    assert bench_mod.main(["--seqs", "TUD-Campus", "--extra-scale", "TUD-Stadtmitte=0.3"]) == 2
+    err = capsys.readouterr().err
+    assert "--extra-scale" in err and "TUD-Stadtmitte" in err and len(err.strip().splitlines()) == 1
+
+
 @requires_shared
 def test_missing_data_is_a_clear_error(bench_mod, tmp_path: Path, capsys) -> None:
     assert bench_mod.main(["--data", str(tmp_path), "--seqs", "NOPE"]) == 2

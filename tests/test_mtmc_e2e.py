@@ -10,7 +10,8 @@ average dropped, up to 32 crops per tracklet).
 
 Measured (2026-12-08, defaults chosen leave-one-sequence-out by
 ``scripts/benchmark_identity.py``): cross-camera IDF1 77.7 on the TUD-Stadtmitte
-scene and 64.0 on the PETS09-S2L1 scene (per-camera COMBINED IDF1 78.6 / 66.4;
+scene and 63.4 on the PETS09-S2L1 scene (64.0 with crops of at least 48 px scoring 0.5
+before ``tracklets.min_height`` 24 and ``min_score`` 0.3; per-camera COMBINED IDF1 78.6 / 66.4;
 76.0 / 63.6 without same-camera links, 75.1 / 64.0 also merging the closest pair first,
 73.4 / 62.4 with 8 crops per tracklet, 72.9 / 62.4 before low-scoring tracks were dropped,
 66.1 / 55.8 before camera bias removal).

@@ -90,7 +90,7 @@ def test_fallback_gives_a_feature_to_a_track_of_small_crops_only() -> None:
     fallback mean of its crops with ``fallback``; a later good crop replaces the fallback."""
     small = [100, 100, 115, 130]  # 30 px tall, not overlapped, inside the frame
     for fallback, expected in ((False, 0), (True, 2)):
-        b = TrackletBuilder("cam", TrackletConfig(fallback=fallback, max_features=2, min_interval_s=0.0))
+        b = TrackletBuilder("cam", TrackletConfig(fallback=fallback, min_height=48, max_features=2, min_interval_s=0.0))
         for i in range(5):
             outs = [_out(1, small)]
             embed, good = b.select(_frame(i), outs)
@@ -99,7 +99,7 @@ def test_fallback_gives_a_feature_to_a_track_of_small_crops_only() -> None:
                   embed, good)
         (t,) = b.finish()
         assert t.num_features == expected and (t.feature is None) == (expected == 0)
-    b = TrackletBuilder("cam", TrackletConfig(fallback=True, max_features=2, min_interval_s=0.0))
+    b = TrackletBuilder("cam", TrackletConfig(fallback=True, min_height=48, max_features=2, min_interval_s=0.0))
     good_feat, bad_feat = np.array([[1, 0, 0, 0]], np.float32), np.array([[0, 1, 0, 0]], np.float32)
     for i, (box, f) in enumerate([(small, bad_feat), ([100, 100, 150, 250], good_feat)]):
         outs = [_out(1, box)]
