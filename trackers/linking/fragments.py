@@ -35,6 +35,7 @@ import numpy as np
 from pipeline.config import LinkConfig
 from pipeline.types import Tracklet
 from pipeline.vectors import l2_normalize
+from reid.rerank_sparse import pair_cosine_distance
 
 __all__ = ["FragmentGrant", "fragment_pairs"]
 
@@ -89,7 +90,8 @@ def fragment_pairs(tracklets: Sequence[Tracklet], features: np.ndarray, cfg: Lin
         tracklets: M tracklets with features (times in s on one clock).
         features: M×D features on the linker's scale (camera bias removed when the linker removes
             it), row k for ``tracklets[k]``; any norm (rows are L2-normalised here, distances are
-            cosine distances ``1 - cos``).
+            cosine distances ``1 - cos`` in ``float32``, :func:`reid.rerank_sparse.pair_cosine_distance`,
+            computed in chunks so that 200 000 negatives need no 200 000 × D copy).
         cfg: ``same_camera_gap_s``, ``same_camera_fmr`` and ``auto_min_negatives`` are read.
 
     Returns:
@@ -116,6 +118,6 @@ def fragment_pairs(tracklets: Sequence[Tracklet], features: np.ndarray, cfg: Lin
         neg_a, neg_b = neg_a[pick], neg_b[pick]
     if len(neg_a) < cfg.auto_min_negatives:
         return FragmentGrant(np.zeros(0, np.int64), np.zeros(0, np.int64), None, len(neg_a), len(cand_a))
-    thr = float(np.quantile(1.0 - np.einsum("ij,ij->i", f[neg_a], f[neg_b]), cfg.same_camera_fmr))
-    ok = 1.0 - np.einsum("ij,ij->i", f[cand_a], f[cand_b]) <= thr
+    thr = float(np.quantile(pair_cosine_distance(f, neg_a, neg_b), cfg.same_camera_fmr))
+    ok = pair_cosine_distance(f, cand_a, cand_b) <= thr
     return FragmentGrant(cand_a[ok], cand_b[ok], thr, len(neg_a), len(cand_a))
